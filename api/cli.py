@@ -1,0 +1,200 @@
+"""The ``partnermatch`` command line: catalogue build, database load and import, institution search."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from sqlalchemy import inspect
+from sqlmodel import Session, select
+
+from api.db import create_schema, make_engine
+from api.settings import REPO_ROOT, get_settings
+from seed_data.build import build_catalogue
+from seed_data.crud import load_catalogue
+from seed_data.files import DATA_DIR, read_json
+from seed_data.importer import ImportValidationError, import_institutions
+from seed_data.search import InstitutionIndex, SearchRow
+from seed_data.tables import Institution
+
+app = typer.Typer(help="partnermatch: research-partnership matching for Kazakh universities.", no_args_is_help=True)
+catalogue_app = typer.Typer(help="Build and inspect the shipped catalogue.", no_args_is_help=True)
+db_app = typer.Typer(help="Create and load the database.", no_args_is_help=True)
+import_app = typer.Typer(help="Import an office's own records.", no_args_is_help=True)
+institutions_app = typer.Typer(help="Look up institutions.", no_args_is_help=True)
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(institutions_app, name="institutions")
+
+console = Console()
+err_console = Console(stderr=True)
+logger = logging.getLogger("partnermatch")
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
+    """Configure logging for every command."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _session() -> Session:
+    engine = make_engine(get_settings().database_url)
+    if not inspect(engine).has_table("institution"):
+        raise _fail("the database has no catalogue yet: run `partnermatch db init` first")
+    return Session(engine)
+
+
+# --- catalogue ---------------------------------------------------------------------------------------
+
+
+@catalogue_app.command("build")
+def catalogue_build(
+    raw: Annotated[Path, typer.Option(help="Folder of raw public sources (see its SOURCES.md).")] = (
+        REPO_ROOT.parent / "shared" / "data" / "raw"
+    ),
+    out: Annotated[Path, typer.Option(help="Where the processed catalogue files go.")] = DATA_DIR,
+) -> None:
+    """Rebuild the processed catalogue files from the raw sources (deterministic) and print the report."""
+    if not raw.is_dir():
+        raise _fail(f"raw data folder not found: {raw}")
+    started = time.perf_counter()
+    with console.status("building the catalogue (read sources, resolve identities, profiles)…"):
+        report = build_catalogue(raw, out)
+    _print_report(report)
+    console.print(f"built in {time.perf_counter() - started:.1f} s into {out}")
+
+
+@catalogue_app.command("stats")
+def catalogue_stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = DATA_DIR,
+) -> None:
+    """Counts of the shipped catalogue: sources read, institutions per country group and kind, merges."""
+    report_path = data_dir / "build_report.json"
+    if not report_path.exists():
+        raise _fail(f"no build report at {report_path}: run `partnermatch catalogue build`")
+    report = read_json(report_path)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    sources = Table("source", "what", "count", title="Records read per source")
+    for source, counts in report["sources"].items():
+        for what, n in counts.items():
+            sources.add_row(source, what, str(n))
+    console.print(sources)
+    inst = report["institutions"]
+    kinds = sorted(inst["by_kind"])
+    groups = Table("country group", *kinds, "total", title=f"Institutions: {inst['total']}")
+    for group, per_kind in inst["by_country_group_and_kind"].items():
+        groups.add_row(group, *(str(per_kind.get(k, 0)) for k in kinds), str(sum(per_kind.values())))
+    console.print(groups)
+    console.print(f"with project text evidence: {inst['with_project_evidence']}; "
+                  f"with any project (incl. H2020): {inst['with_any_project']}; Kazakhstan: {inst['kazakhstan']}")
+    merges = report["merges"]
+    console.print(f"merges accepted: {merges['accepted_by_reason']}; refused: {merges['refused']} "
+                  f"{merges['refused_by_note']} (every decision in {merges['list']})")
+    console.print(f"rows rejected: {report['rejected']['total']}")
+    for reason, n in report["rejected"]["by_reason"].items():
+        console.print(f"  {n:>6}  {reason}")
+    named = Table("asked for", "country", "found", "name", "sources", title="Institutions named in policy texts")
+    for item in report["named_institutions"]:
+        named.add_row(item["query"], item["country"], item.get("id", "[red]missing[/red]"), item.get("name", ""),
+                      ", ".join(item.get("sources", [])))
+    console.print(named)
+
+
+# --- database -----------------------------------------------------------------------------------------
+
+
+@db_app.command("init")
+def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = DATA_DIR) -> None:
+    """Create the tables and load the shipped catalogue (loading twice changes nothing)."""
+    url = get_settings().database_url
+    engine = make_engine(url)
+    create_schema(engine)
+    with Session(engine) as session:
+        report = load_catalogue(session=session, data_dir=data_dir, show_progress=True)
+    table = Table("table", "inserted", "updated", "unchanged", title=f"Loaded into {engine.url!r}")
+    for name, counts in vars(report).items():
+        table.add_row(name, str(counts.inserted), str(counts.updated), str(counts.unchanged))
+    console.print(table)
+
+
+@import_app.command("institutions")
+def import_institutions_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV (header row) or JSON (list of objects).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+) -> None:
+    """Upsert an office's own institution records and profile texts, all or nothing."""
+    if not file.exists():
+        raise _fail(f"file not found: {file}")
+    with _session() as session:
+        try:
+            report = import_institutions(session=session, path=file, dry_run=dry_run)
+        except ImportValidationError as exc:
+            err_console.print(f"[red]rejected, nothing imported:[/red]\n{exc}")
+            raise typer.Exit(code=1) from exc
+    verb = "would create" if dry_run else "created"
+    console.print(f"{verb} {len(report.created)}: {', '.join(report.created) or '-'}")
+    for inst_id, changes in report.updated.items():
+        console.print(f"{'would update' if dry_run else 'updated'} {inst_id}:")
+        for field_name, (old, new) in changes.items():
+            console.print(f"    {field_name}: {old!r} -> {new!r}")
+    console.print(f"unchanged: {len(report.unchanged)}")
+
+
+# --- institutions -------------------------------------------------------------------------------------
+
+
+@institutions_app.command("search")
+def institutions_search(
+    query: Annotated[str, typer.Argument(help="Name, alias, abbreviation or web domain; typos are tolerated.")],
+    country: Annotated[str | None, typer.Option(help="ISO 3166 alpha-2 country code.")] = None,
+    kind: Annotated[str | None, typer.Option(help="university, research, company, public or other.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find institutions by name, alias, abbreviation (KazNU, ENU, MEPhI) or domain."""
+    with _session() as session:
+        rows = session.exec(select(Institution)).all()
+        by_id = {row.id: row for row in rows}
+        allowed = {r.id for r in rows if (not country or r.country == country.upper()) and (not kind or r.kind == kind)}
+        index = InstitutionIndex(
+            SearchRow(r.id, r.name, r.aliases, r.short_name, r.domains, r.n_projects) for r in rows
+        )
+        hits = index.search(query, limit=limit, allowed=allowed)
+    if as_json:
+        payload = [{"score": h.score, "matched": h.matched,
+                    **by_id[h.id].model_dump(exclude={"profile_derived", "profile_owner"})} for h in hits]
+        typer.echo(json.dumps(payload, indent=1, ensure_ascii=False, default=str))
+        return
+    table = Table("id", "name", "country", "kind", "PIC", "ROR", "Erasmus", "projects", "score",
+                  title=f"Institutions matching {query!r}")
+    for hit in hits:
+        r = by_id[hit.id]
+        table.add_row(r.id, r.name, r.country, r.kind, r.pic or "", r.ror_id or "", r.erasmus_code or "",
+                      str(r.n_projects), f"{hit.score:.0f}")
+    console.print(table)
+    if not hits:
+        console.print("no institution matches")

@@ -1,0 +1,397 @@
+"""Database helpers for the catalogue: they take ``session`` keyword-only and never open sessions or engines.
+
+``load_catalogue`` upserts the shipped files (``seed_data/data/``) into the database. The comparison is
+done in Python (select the batch's existing rows by primary key, compare, then insert the new rows and
+update the changed ones), which is portable across SQLite and PostgreSQL, counts inserted / updated /
+unchanged rows exactly, and never rewrites a row whose content did not change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Enum, Table, bindparam, insert, select, update
+from sqlmodel import Session
+
+from seed_data.files import DATA_DIR, read_csv_gz, read_json, read_jsonl_gz
+from seed_data.tables import Institution, Participation, PriorityArea, Programme, Project
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+
+# The owner's profile is never touched by a catalogue load.
+OWNER_FIELDS = ("profile_owner", "profile_owner_updated")
+# Institution fields an office import may set. On a row whose provenance has an ``import:`` entry a load
+# keeps these and refreshes only the rest (derived profile, project counts, research evidence, provenance).
+OFFICE_FIELDS = (
+    "name",
+    "legal_name",
+    "short_name",
+    "native_name",
+    "country",
+    "city",
+    "kind",
+    "ror_id",
+    "pic",
+    "erasmus_code",
+    "website",
+    "domains",
+    "aliases",
+)
+IMPORT_PROVENANCE_PREFIX = "import:"
+
+INSTITUTIONS_FILE = "institutions.jsonl.gz"
+PROJECTS_FILE = "projects.jsonl.gz"
+PARTICIPATIONS_FILE = "participations.csv.gz"
+PRIORITY_AREAS_FILE = "priority_areas.json"
+PROGRAMMES_FILE = "programmes.json"
+
+Row = dict[str, Any]
+
+
+class CatalogueError(ValueError):
+    """A shipped catalogue file is malformed or refers to rows that exist nowhere."""
+
+
+@dataclass
+class TableCounts:
+    """What a load did to one table."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class LoadReport:
+    """Per-table counts of one ``load_catalogue`` run."""
+
+    priority_areas: TableCounts = field(default_factory=TableCounts)
+    programmes: TableCounts = field(default_factory=TableCounts)
+    institutions: TableCounts = field(default_factory=TableCounts)
+    projects: TableCounts = field(default_factory=TableCounts)
+    participations: TableCounts = field(default_factory=TableCounts)
+
+    @property
+    def n_changed(self) -> int:
+        """Rows inserted or updated, over all tables (0 when the database already matched the files)."""
+        return sum(c.inserted + c.updated for c in self.tables().values())
+
+    def tables(self) -> dict[str, TableCounts]:
+        """The counts by table, in load order."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """Plain nested dict, for JSON output."""
+        return asdict(self)
+
+
+def is_imported(provenance: Iterable[str]) -> bool:
+    """Whether an institution's provenance shows an office import (an ``import:<file>`` entry)."""
+    return any(p.startswith(IMPORT_PROVENANCE_PREFIX) for p in provenance)
+
+
+# --- reading and checking the shipped rows --------------------------------------------------------------
+
+
+def _converter(column: Column[Any]) -> Callable[[Any], Any]:
+    """Turn a shipped value (JSON or CSV text) into what ``column`` takes; ``ValueError`` if it can't."""
+    sa_type = column.type
+    if isinstance(sa_type, Enum):
+        allowed = set(sa_type.enums)
+
+        def enum_value(value: Any) -> Any:
+            if value is not None and value not in allowed:
+                raise ValueError(f"not one of {sorted(allowed)}")
+            return value
+
+        return enum_value
+    try:
+        python_type = sa_type.python_type
+    except NotImplementedError:
+        return lambda value: value
+    if python_type is dt.datetime:
+        needs_offset = bool(getattr(getattr(sa_type, "impl", sa_type), "timezone", False))
+
+        def datetime_value(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            parsed = dt.datetime.fromisoformat(value)
+            if needs_offset and parsed.utcoffset() is None:
+                raise ValueError("a timestamp needs a UTC offset")
+            return parsed
+
+        return datetime_value
+    if python_type is dt.date:
+        return lambda value: dt.date.fromisoformat(value) if isinstance(value, str) else value
+    return lambda value: value
+
+
+class _Shipped:
+    """Rows of one shipped file, checked against the table's columns and converted to column values."""
+
+    def __init__(self, table: Table, path: Path, *, first_row: int, empty_is_null: bool) -> None:
+        self.table = table
+        self.path = path
+        self.first_row = first_row  # how a user numbers the first data row (CSV: 2, after the header)
+        self.empty_is_null = empty_is_null
+        self.columns = {c.name for c in table.columns}
+        self.pk = [c.name for c in table.primary_key.columns]
+        self._row_no = 0
+        self._convert = {c.name: _converter(c) for c in table.columns}
+        self._not_null = {c.name for c in table.columns if not c.nullable}
+
+    def where(self) -> str:
+        return f"{self.path.name}:row {self._row_no}"
+
+    def rows(self, raw_rows: Iterable[dict[str, Any]]) -> Iterator[Row]:
+        for row_no, raw in enumerate(raw_rows, start=self.first_row):
+            self._row_no = row_no
+            keys = set(raw)
+            if keys != self.columns:
+                missing, extra = sorted(self.columns - keys), sorted(keys - self.columns)
+                raise CatalogueError(
+                    f"{self.where()}: columns do not match table '{self.table.name}': "
+                    f"missing {missing}, unexpected {extra}"
+                )
+            row = {}
+            for name, value in raw.items():
+                if self.empty_is_null and value == "":
+                    value = None
+                if value is None and name in self._not_null:
+                    raise CatalogueError(f"{self.where()}: field '{name}': must not be empty")
+                try:
+                    row[name] = self._convert[name](value)
+                except (TypeError, ValueError) as exc:
+                    raise CatalogueError(f"{self.where()}: field '{name}': {exc} (got {value!r})") from exc
+            yield row
+
+
+def _read_rows(data_dir: Path, file_name: str, table: Table) -> tuple[_Shipped, Iterator[Row]]:
+    path = data_dir / file_name
+    if file_name.endswith(".jsonl.gz"):
+        shipped = _Shipped(table, path, first_row=1, empty_is_null=False)
+        return shipped, shipped.rows(read_jsonl_gz(path))
+    if file_name.endswith(".csv.gz"):
+        shipped = _Shipped(table, path, first_row=2, empty_is_null=True)
+        return shipped, shipped.rows(read_csv_gz(path))
+    items = read_json(path)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise CatalogueError(f"{path.name}: expected a JSON list of objects")
+    shipped = _Shipped(table, path, first_row=1, empty_is_null=False)
+    return shipped, shipped.rows(items)
+
+
+def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[str, int]:
+    """Read every shipped file once without writing; return the row count per table.
+
+    Raises ``CatalogueError`` for a missing file, a row that doesn't fit its table, a primary key given
+    twice, or a participation naming a project or institution that is neither in the files nor in the
+    database, so that a bad catalogue fails before the first batch is committed.
+    """
+    for step in plan:
+        if not (data_dir / step.file_name).is_file():
+            raise CatalogueError(
+                f"{data_dir / step.file_name}: shipped catalogue file not found (run the build)"
+            )
+    keys: dict[str, set[tuple[Any, ...]]] = {}
+    unknown: list[tuple[str, str, str]] = []  # (where, column, id) of participation references
+    for step in plan:
+        shipped, rows = _read_rows(data_dir, step.file_name, step.table)
+        seen: set[tuple[Any, ...]] = set()
+        for row in rows:
+            key = tuple(row[name] for name in shipped.pk)
+            if key in seen:
+                raise CatalogueError(f"{shipped.where()}: primary key {key} appears more than once")
+            seen.add(key)
+            if step.attr == "participations":
+                if (row["project_id"],) not in keys["projects"]:
+                    unknown.append((shipped.where(), "project_id", row["project_id"]))
+                if row["institution_id"] is not None and (row["institution_id"],) not in keys["institutions"]:
+                    unknown.append((shipped.where(), "institution_id", row["institution_id"]))
+        keys[step.attr] = seen
+    if unknown:
+        _check_in_database(session=session, unknown=unknown)
+    return {attr: len(found) for attr, found in keys.items()}
+
+
+def _check_in_database(*, session: Session, unknown: list[tuple[str, str, str]]) -> None:
+    """Raise for each participation reference (not in the shipped files) that the database lacks too."""
+    found: dict[str, set[str]] = {}
+    for column, table in (("project_id", Project.__table__), ("institution_id", Institution.__table__)):
+        wanted = sorted({ref for _, col, ref in unknown if col == column})
+        found[column] = set()
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            found[column] |= set(session.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+    problems = [
+        f"{where}: field '{column}': no such {column.removesuffix('_id')} in the shipped files "
+        f"or the database (got {ref!r})"
+        for where, column, ref in unknown
+        if ref not in found[column]
+    ]
+    if problems:
+        shown = problems[:20]
+        more = f"\n... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise CatalogueError(
+            f"{len(problems)} participations refer to unknown rows:\n" + "\n".join(shown) + more
+        )
+
+
+# --- upserting ------------------------------------------------------------------------------------------
+
+
+def _merge_institution(shipped: Row, existing: Row) -> Row:
+    """The row a load writes over ``existing``: the build's values except what an owner or office gave."""
+    merged = dict(shipped)
+    for name in OWNER_FIELDS:
+        merged[name] = existing[name]
+    if is_imported(existing["provenance"]):
+        for name in OFFICE_FIELDS:
+            merged[name] = existing[name]
+        extra = [p for p in existing["provenance"] if is_imported([p]) and p not in shipped["provenance"]]
+        merged["provenance"] = [*shipped["provenance"], *extra]
+    return merged
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _upsert(
+    *,
+    session: Session,
+    shipped: _Shipped,
+    rows: Iterable[Row],
+    counts: TableCounts,
+    merge: Callable[[Row, Row], Row] | None,
+    advance: Callable[[int], None],
+) -> None:
+    """Insert new rows and update changed ones, one transaction per ``BATCH_SIZE`` rows."""
+    table = shipped.table
+    pk = shipped.pk
+    first_pk = table.c[pk[0]]
+    data_columns = [c.name for c in table.columns if c.name not in pk]
+    # Bind names get prefixes: SQLAlchemy reserves a column's own name for its implicit SET parameter.
+    update_stmt = (
+        update(table)
+        .where(*(table.c[name] == bindparam(f"k_{name}") for name in pk))
+        .values({name: bindparam(f"v_{name}") for name in data_columns})
+    )
+    for batch in _batches(rows, BATCH_SIZE):
+        # Select on the first key column only: it leads the primary-key index, so this stays an index
+        # search on SQLite as well; rows of other keys that come along are simply not looked up.
+        firsts = sorted({row[pk[0]] for row in batch})
+        existing = {
+            tuple(r[name] for name in pk): dict(r)
+            for r in session.execute(select(table).where(first_pk.in_(firsts))).mappings()
+        }
+        to_insert: list[Row] = []
+        to_update: list[Row] = []
+        for row in batch:
+            old = existing.get(tuple(row[name] for name in pk))
+            if old is None:
+                to_insert.append(row)
+                continue
+            new = merge(row, old) if merge else row
+            if new == old:
+                counts.unchanged += 1
+                continue
+            to_update.append({**{f"k_{n}": row[n] for n in pk}, **{f"v_{n}": new[n] for n in data_columns}})
+        if to_insert:
+            session.execute(insert(table), to_insert)
+        if to_update:
+            session.execute(update_stmt, to_update)
+        session.commit()
+        counts.inserted += len(to_insert)
+        counts.updated += len(to_update)
+        advance(len(batch))
+
+
+@dataclass(frozen=True)
+class _Step:
+    attr: str  # LoadReport field
+    file_name: str
+    table: Table
+    merge: Callable[[Row, Row], Row] | None = None
+
+
+_PLAN = [
+    _Step("priority_areas", PRIORITY_AREAS_FILE, PriorityArea.__table__),
+    _Step("programmes", PROGRAMMES_FILE, Programme.__table__),
+    _Step("institutions", INSTITUTIONS_FILE, Institution.__table__, _merge_institution),
+    _Step("projects", PROJECTS_FILE, Project.__table__),
+    _Step("participations", PARTICIPATIONS_FILE, Participation.__table__),
+]
+
+
+def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress: bool = False) -> LoadReport:
+    """Load the shipped catalogue files into the database (upsert by primary key); return what changed.
+
+    Tables load parents first (priority areas, programmes, institutions, projects, participations), in
+    batches of ``BATCH_SIZE`` rows, each committed. Loading the same files twice changes nothing and reports
+    0 inserted / 0 updated. Rows that are in the database but not in the files are left alone.
+
+    Institutions keep their owner-supplied profile (``profile_owner``, ``profile_owner_updated``); one that
+    came from an office import (an ``import:`` provenance entry) also keeps its ``OFFICE_FIELDS`` and gets
+    only the build-derived fields (derived profile, project count, research evidence, provenance) refreshed.
+
+    Every file is read and checked before the first write, so ``CatalogueError`` (a missing file, a row
+    that doesn't fit its table, a primary key given twice, a participation naming a project or institution
+    found neither in the files nor in the database) leaves the database as it was. Counts are logged per
+    table; ``show_progress`` adds a ``rich`` progress bar.
+    """
+    data_dir = Path(data_dir)
+    totals = _validate(session=session, data_dir=data_dir, plan=_PLAN)
+    report = LoadReport()
+    with _Progress(enabled=show_progress) as progress:
+        for step in _PLAN:
+            shipped, rows = _read_rows(data_dir, step.file_name, step.table)
+            counts: TableCounts = getattr(report, step.attr)
+            advance = progress.task(step.attr, total=totals[step.attr])
+            _upsert(
+                session=session, shipped=shipped, rows=rows, counts=counts, merge=step.merge, advance=advance
+            )
+            logger.info(
+                "%s: %d inserted, %d updated, %d unchanged",
+                step.attr,
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+            )
+    return report
+
+
+class _Progress:
+    """Hands out per-table ``advance(n)`` callbacks: a ``rich`` bar when enabled, else no-ops."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import Progress  # imported here: only the CLI asks for a bar
+
+            self._bar = Progress()
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def task(self, description: str, *, total: int) -> Callable[[int], None]:
+        if self._bar is None:
+            return lambda n: None
+        task_id = self._bar.add_task(description, total=total)
+        return lambda n: self._bar.advance(task_id, n)

@@ -1,0 +1,87 @@
+"""Institution search by name, alias, abbreviation or web domain, tolerant of typos.
+
+The index lives in memory (a few MB for the whole catalogue) and is built from plain rows, so the CLI,
+the API and the build report all search the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process, utils
+
+from seed_data.names import fold
+
+# Domain labels that are not an abbreviation of the institution ("www.edu.kz" says nothing).
+_GENERIC_LABELS = frozenset({"www", "edu", "ac", "org", "com", "gov", "net", "univ", "uni", "web", "portal"})
+# Fuzzy hits below this WRatio are noise for names of the length users type.
+MIN_FUZZY_SCORE = 80.0
+
+
+@dataclass(frozen=True)
+class SearchRow:
+    """What search needs to know about one institution."""
+
+    id: str
+    name: str
+    aliases: Sequence[str] = ()
+    short_name: str | None = None
+    domains: Sequence[str] = ()
+    n_projects: int = 0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    score: float  # 0-100; 100 for an exact abbreviation or domain-label match
+    matched: str  # the name, alias or label that matched
+
+
+def _abbreviations(row: SearchRow) -> set[str]:
+    labels = {fold(a) for a in [row.short_name or "", *row.aliases] if a and " " not in a and len(a) <= 12}
+    for domain in row.domains:
+        first = domain.split(".")[0]
+        if first not in _GENERIC_LABELS and len(first) >= 2:
+            labels.add(first)
+    return {label for label in labels if label}
+
+
+class InstitutionIndex:
+    """Search over institutions' names, aliases, abbreviations and domain labels."""
+
+    def __init__(self, rows: Iterable[SearchRow]) -> None:
+        self.rows = {row.id: row for row in rows}
+        self._keys: list[str] = []
+        self._owners: list[str] = []
+        self._abbrev: dict[str, list[str]] = {}
+        for row in self.rows.values():
+            for name in dict.fromkeys([row.name, *row.aliases, *([row.short_name] if row.short_name else [])]):
+                self._keys.append(utils.default_process(fold(name)))
+                self._owners.append(row.id)
+            for label in _abbreviations(row):
+                self._abbrev.setdefault(label, []).append(row.id)
+
+    def search(self, query: str, *, limit: int = 20, allowed: set[str] | None = None) -> list[SearchHit]:
+        """The best ``limit`` institutions for ``query``, best first; ties go to the one with more projects.
+
+        ``allowed`` restricts hits to those ids (filters applied by the caller).
+        """
+        folded = fold(query).strip()
+        if not folded:
+            return []
+        best: dict[str, SearchHit] = {}
+        for inst_id in self._abbrev.get(folded.replace(" ", ""), []):
+            best[inst_id] = SearchHit(inst_id, 100.0, query)
+        processed = utils.default_process(folded)
+        for _key, score, pos in process.extract(
+            processed, self._keys, scorer=fuzz.WRatio, limit=limit * 20, score_cutoff=MIN_FUZZY_SCORE
+        ):
+            owner = self._owners[pos]
+            # WRatio scores a query contained in a longer name up to 95; only the exact name gets 100
+            score = 100.0 if self._keys[pos] == processed else min(float(score), 99.0)
+            if owner not in best or best[owner].score < score:
+                best[owner] = SearchHit(owner, score, self._keys[pos])
+        hits = [h for h in best.values() if allowed is None or h.id in allowed]
+        hits.sort(key=lambda h: (-round(h.score, 1), -self.rows[h.id].n_projects, h.id))
+        return hits[:limit]

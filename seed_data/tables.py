@@ -1,0 +1,139 @@
+"""The catalogue's SQLModel tables: institutions, projects, participations, priority areas, programmes.
+
+Every catalogue table lives here (the embedding cache table lives in ``embeddings/cache.py``).
+Rows carry plain JSON lists for multi-valued fields (aliases, domains, keywords) so that the same
+schema runs on SQLite and PostgreSQL without extra tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+class InstitutionKind(StrEnum):
+    """What an institution is; CORDIS activity types and ROR types both map onto these."""
+
+    university = "university"
+    research = "research"
+    company = "company"
+    public = "public"
+    other = "other"
+
+
+class ParticipationRole(StrEnum):
+    """A participant's role in a project, as CORDIS names it (H2020 ``partner`` maps to associated partner)."""
+
+    coordinator = "coordinator"
+    participant = "participant"
+    associated_partner = "associated_partner"
+    third_party = "third_party"
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class InstitutionBase(SQLModel):
+    """Fields an institution has wherever it comes from (the build or an office's import)."""
+
+    name: str = Field(min_length=1, max_length=500)
+    legal_name: str | None = Field(default=None, max_length=500)
+    short_name: str | None = Field(default=None, max_length=200)
+    native_name: str | None = Field(default=None, max_length=500)
+    country: str = Field(min_length=2, max_length=2, index=True)
+    city: str | None = Field(default=None, max_length=200)
+    kind: InstitutionKind = Field(default=InstitutionKind.other, index=True)
+    ror_id: str | None = Field(default=None, max_length=9, index=True)
+    pic: str | None = Field(default=None, max_length=9, index=True)
+    erasmus_code: str | None = Field(default=None, max_length=20, index=True)
+    website: str | None = Field(default=None, max_length=500)
+
+
+class Institution(InstitutionBase, table=True):
+    """One real organisation, merged from every source record that names it.
+
+    ``name`` is the display name (ROR's, else the legal name); ``legal_name`` the registered name where
+    CORDIS or the Erasmus charter list gives one; ``native_name`` a name in the local language or script.
+
+    ``id`` is stable across rebuilds: ``pic-<PIC>`` where a PIC is known, else ``ror-<ROR id>``,
+    else ``web-<domain>``. ``provenance`` lists the source records it was merged from
+    (``he_org:<PIC>``, ``eche:<Erasmus code>``, ``ror:<id>``, ``hipo:<domain>``, ``import:<file>``).
+    """
+
+    id: str = Field(primary_key=True, max_length=80)
+    aliases: list[str] = _json_list()
+    domains: list[str] = _json_list()
+    provenance: list[str] = _json_list()
+    n_projects: int = 0
+    has_research_evidence: bool = Field(default=False, index=True)
+    profile_derived: str = ""
+    profile_owner: str | None = None
+    profile_owner_updated: dt.datetime | None = None
+
+    @property
+    def profile(self) -> str:
+        """The profile used for matching: the owner's text where one was supplied, else the derived one."""
+        return self.profile_owner or self.profile_derived
+
+
+class Project(SQLModel, table=True):
+    """A funded project: Horizon Europe with full text, or H2020 with dates only (the H2020 source has no text)."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    programme: str = Field(index=True, max_length=20)  # "HORIZON" or "H2020"
+    grant_id: str | None = Field(default=None, max_length=20)
+    rcn: str | None = Field(default=None, max_length=20)
+    acronym: str | None = None
+    title: str | None = None
+    objective: str | None = None
+    keywords: list[str] = _json_list()
+    euroscivoc: list[str] = _json_list()
+    call: str | None = None
+    topic: str | None = None
+    topic_title: str | None = None
+    programme_part: str | None = None
+    start_date: dt.date | None = Field(default=None, index=True)
+    end_date: dt.date | None = None
+
+
+class Participation(SQLModel, table=True):
+    """An organisation's part in a project. ``institution_id`` is empty where the PIC has no name in any source:
+    those participations still count as network evidence."""
+
+    project_id: str = Field(primary_key=True, foreign_key="project.id", max_length=40)
+    pic: str = Field(primary_key=True, max_length=9)
+    role: ParticipationRole = Field(primary_key=True)
+    institution_id: str | None = Field(default=None, foreign_key="institution.id", index=True, max_length=80)
+    activity_type: str | None = Field(default=None, max_length=3)
+    country: str | None = Field(default=None, max_length=2)
+
+
+class PriorityArea(SQLModel, table=True):
+    """A national priority area, with its mapping to OpenAlex and EuroSciVoc."""
+
+    key: str = Field(primary_key=True, max_length=40)
+    name: str
+    description: str
+    openalex_subfields: list[dict[str, Any]] = _json_list()
+    openalex_topics: list[dict[str, Any]] = _json_list()
+    euroscivoc_paths: list[str] = _json_list()
+    sources: list[str] = _json_list()
+
+
+class Programme(SQLModel, table=True):
+    """A funding programme or cooperation track, with its eligible partner countries per role."""
+
+    key: str = Field(primary_key=True, max_length=40)
+    name: str
+    family: str
+    description: str
+    requester_countries: list[str] = _json_list()
+    partner_countries: dict[str, list[str]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    priority_areas: list[str] = _json_list()
+    default_partner_kinds: list[str] = _json_list()
+    sources: list[str] = _json_list()
