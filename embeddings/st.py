@@ -128,9 +128,10 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             source, label, local_only = str(default_model_path()), DEFAULT_MODEL_NAME, True
         else:
-            as_path = Path(model_name_or_path)
             source = model_name_or_path
-            label = as_path.resolve().name if as_path.is_dir() else model_name_or_path
+            # abspath, not resolve(): a symlinked folder keeps the name it was given.
+            is_dir = Path(model_name_or_path).is_dir()
+            label = Path(os.path.abspath(model_name_or_path)).name if is_dir else model_name_or_path
             local_only = False
 
         from sentence_transformers import SentenceTransformer

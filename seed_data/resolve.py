@@ -13,6 +13,10 @@ Three kinds of evidence, strongest first, each merge logged so it can be audited
    (``name_threshold``; ``city_mismatch_threshold`` when both records name different cities), and a
    match is refused when another institution matches almost as well (ambiguous).
 
+4. **Curated** — a short list of same-as assertions (``reference/same_as.csv``), each with its evidence,
+   for renamed institutions whose old and new names share no tokens (Kazakh universities renamed since
+   2017 that Hipo lists under the old name).
+
 A merge that would put two different PICs or two different ROR ids into one institution is refused and
 reported as a conflict: those registries already decided they are different organisations.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,12 +136,13 @@ def _cities_differ(a: SourceRecord, b: SourceRecord) -> bool:
 def resolve(
     records: list[SourceRecord],
     *,
+    same_as: Sequence[tuple[str, str, str]] = (),
     name_threshold: float = NAME_THRESHOLD,
     city_mismatch_threshold: float = CITY_MISMATCH_THRESHOLD,
 ) -> tuple[list[list[int]], list[Merge]]:
     """Group ``records`` into institutions.
 
-    Returns the clusters (lists of record indices, each sorted, ordered by first index) and every merge
+    ``same_as`` holds curated (key, key, evidence) triples. Returns the clusters (lists of record indices, each sorted, ordered by first index) and every merge
     decision taken, accepted or refused, in the order taken.
     """
     clusters = _Clusters(records)
@@ -175,6 +181,15 @@ def resolve(
         for a, b, score, evidence in _name_candidates(records, clusters, query_source, target_sources,
                                                       name_threshold, city_mismatch_threshold, merges):
             join("name", a, b, evidence, score)
+
+    # 4. Curated same-as assertions
+    position = {record.key: i for i, record in enumerate(records)}
+    for left, right, evidence in same_as:
+        if left not in position or right not in position:
+            missing = [k for k in (left, right) if k not in position]
+            merges.append(Merge("curated", left, right, evidence, 100.0, False, f"unknown record {missing}"))
+            continue
+        join("curated", position[left], position[right], evidence, 100.0)
 
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(records)):

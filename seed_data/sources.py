@@ -12,6 +12,7 @@ import datetime as dt
 import gzip
 import json
 import logging
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -215,14 +216,18 @@ def read_eche(raw: Path, rejected: list[Rejected]) -> list[SourceRecord]:
     return records
 
 
+def _non_latin(text: str) -> bool:
+    """True for a name written in another script (Cyrillic, Chinese, Arabic...): the "native-script" name
+    shown beside the Latin one. Latin-script labels in other languages are kept as aliases only."""
+    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in text)
+
+
 def _ror_v2(item: dict) -> tuple[str, list[str], list[str], str | None, str | None, list[str]]:
     names = item.get("names") or []
     display = next((n["value"] for n in names if "ror_display" in n["types"]), names[0]["value"] if names else "")
     labels = [n["value"] for n in names if "acronym" not in n["types"]]
     acronyms = [n["value"] for n in names if "acronym" in n["types"]]
-    native = next(
-        (n["value"] for n in names if "label" in n["types"] and n.get("lang") not in (None, "en")), None
-    )
+    native = next((n["value"] for n in names if "label" in n["types"] and _non_latin(n["value"])), None)
     locations = item.get("locations") or []
     city = locations[0]["geonames_details"].get("name") if locations else None
     links = [link["value"] for link in item.get("links") or [] if link.get("type") == "website"]
@@ -231,7 +236,7 @@ def _ror_v2(item: dict) -> tuple[str, list[str], list[str], str | None, str | No
 
 def _ror_v1(item: dict) -> tuple[str, list[str], list[str], str | None, str | None, list[str]]:
     labels = [lab["label"] for lab in item.get("labels") or []]
-    native = next((lab["label"] for lab in item.get("labels") or [] if lab.get("iso639") != "en"), None)
+    native = next((lab["label"] for lab in item.get("labels") or [] if _non_latin(lab["label"])), None)
     addresses = item.get("addresses") or []
     city = addresses[0].get("city") if addresses else None
     return item["name"], [item["name"], *item.get("aliases", []), *labels], item.get("acronyms", []), native, city, [
@@ -275,15 +280,20 @@ def read_ror(raw: Path, rejected: list[Rejected]) -> list[SourceRecord]:
 def read_hipo(raw: Path, rejected: list[Rejected]) -> list[SourceRecord]:
     """Hipo's world university list: names, countries and web domains."""
     records = []
+    keys: set[str] = set()
     for item_no, item in enumerate(json.loads((raw / HIPO).read_text(encoding="utf-8")), start=1):
         name, code = (item.get("name") or "").strip(), (item.get("alpha_two_code") or "").strip()
         domains = _distinct([d.lower() for d in item.get("domains") or []])
         if not name or len(code) != 2:
             rejected.append(Rejected("hipo", f"item {item_no}", "missing name or country code"))
             continue
+        # keyed by domain, which survives reordering of the list; the item number breaks the rare tie
+        key = f"hipo:{domains[0]}" if domains else f"hipo:#{item_no}"
+        key = key if key not in keys else f"{key}#{item_no}"
+        keys.add(key)
         records.append(
             SourceRecord(
-                key=f"hipo:{item_no}",
+                key=key,
                 source="hipo",
                 name=name,
                 names=[name],
