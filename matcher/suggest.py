@@ -1,0 +1,290 @@
+"""Answer a suggestion request: eligibility, component scores, weighted sum, diversity re-ranking and
+explanations computed from the same numbers as the ranking."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from embeddings.base import Embedder
+from matcher.components import REGISTRY, IntArray, Query, adamic_adar, direct_ties, get_component
+from matcher.engine import CatalogueIndex, FloatArray
+from matcher.types import (
+    COMPONENTS,
+    AreaStrength,
+    ComponentScore,
+    Evidence,
+    PartnerEvidence,
+    PartnerSuggestion,
+    ProjectEvidence,
+    ScoringProfile,
+    SuggestedInstitution,
+    SuggestionRequest,
+    SuggestionResponse,
+    TiePreference,
+)
+
+logger = logging.getLogger(__name__)
+
+# MMR re-ranks a shortlist this many times longer than the page asked for (at least MIN_SHORTLIST):
+# diversity can only reorder candidates that are relevant in the first place.
+SHORTLIST_FACTOR = 5
+MIN_SHORTLIST = 100
+# An area counts as a candidate's strength from this percentile up (top fifth of the catalogue).
+STRONG_AREA_PERCENTILE = 0.8
+N_EVIDENCE_PROJECTS = 3
+N_EVIDENCE_PARTNERS = 5
+N_KEYWORDS = 8
+
+
+class RequestError(ValueError):
+    """A request that names something unknown (programme, area, institution, kind)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _institution(index: CatalogueIndex, row: int) -> SuggestedInstitution:
+    info = index.institutions[row]
+    return SuggestedInstitution(id=info.id, name=info.name, native_name=info.native_name, country=info.country,
+                                city=info.city, kind=info.kind, pic=info.pic, erasmus_code=info.erasmus_code,
+                                ror_id=info.ror_id, website=info.website)
+
+
+def resolve_profile(base: ScoringProfile, request: SuggestionRequest) -> ScoringProfile:
+    """The profile with the request's overrides applied (weights one by one, diversity, ties)."""
+    weights = base.weights.model_copy(update=request.weights.model_dump(exclude_none=True)) if request.weights \
+        else base.weights
+    ties = TiePreference.excluded if request.new_partners_only else (request.ties or base.ties)
+    return ScoringProfile(
+        weights=weights,
+        mmr_lambda=base.mmr_lambda if request.mmr_lambda is None else request.mmr_lambda,
+        max_per_country=request.max_per_country or base.max_per_country,
+        ties=ties,
+    )
+
+
+def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requester_row: int | None,
+                  ties: TiePreference) -> IntArray:
+    """Rows that may be suggested: the programme's partner countries and kinds, the request's filters."""
+    programme = index.programmes[request.programme]
+    allowed_countries = set().union(*programme["partner_countries"].values()) if programme["partner_countries"] \
+        else set()
+    if request.countries:
+        allowed_countries &= {c.upper() for c in request.countries}
+    kinds = set(request.kinds or programme["default_partner_kinds"])
+    mask = np.isin(index.countries, sorted(allowed_countries)) & np.isin(index.kinds, sorted(kinds))
+    for inst_id in request.exclude:
+        if inst_id in index.row_of:
+            mask[index.row_of[inst_id]] = False
+    if requester_row is not None:
+        mask[requester_row] = False
+        if ties is TiePreference.excluded:
+            mask &= ~direct_ties(index, requester_row)[: index.n]
+    return np.flatnonzero(mask)
+
+
+def mmr_order(scores: FloatArray, vectors: npt.NDArray[np.float32], countries: npt.NDArray[np.str_], *,
+              n_select: int, mmr_lambda: float, max_per_country: int | None) -> list[int]:
+    """Maximal marginal relevance: repeatedly take the candidate maximising
+    ``λ·score − (1−λ)·max cosine to those already taken``, skipping countries at their cap.
+
+    Inputs are aligned arrays over a shortlist; returns positions into them, best first.
+    """
+    n = len(scores)
+    chosen: list[int] = []
+    max_sim = np.zeros(n)
+    available = np.ones(n, dtype=bool)
+    per_country: dict[str, int] = {}
+    while len(chosen) < n_select and available.any():
+        value = mmr_lambda * scores - (1.0 - mmr_lambda) * max_sim
+        value[~available] = -np.inf
+        best = int(np.argmax(value))
+        available[best] = False
+        country = str(countries[best])
+        if max_per_country is not None and per_country.get(country, 0) >= max_per_country:
+            continue
+        per_country[country] = per_country.get(country, 0) + 1
+        chosen.append(best)
+        sims = np.clip(vectors @ vectors[best], 0.0, 1.0)
+        max_sim = np.maximum(max_sim, sims)
+    return chosen
+
+
+class Matcher:
+    """Suggests partners over one catalogue index with one embedder."""
+
+    def __init__(self, index: CatalogueIndex, embedder: Embedder) -> None:
+        self.index = index
+        self.embedder = embedder
+
+    def _query(self, request: SuggestionRequest, profile: ScoringProfile) -> tuple[Query, list[str]]:
+        index, notes = self.index, []
+        if request.programme not in index.programmes:
+            raise RequestError("programme", f"unknown programme {request.programme!r}; "
+                                            f"known: {sorted(index.programmes)}")
+        unknown = [a for a in request.areas if a not in index.area_keys]
+        if unknown:
+            raise RequestError("areas", f"unknown area(s) {unknown}; known: {index.area_keys}")
+        kinds = {"university", "research", "company", "public", "other"}
+        if request.kinds and not set(request.kinds) <= kinds:
+            raise RequestError("kinds", f"unknown kind(s) {sorted(set(request.kinds) - kinds)}; known: {sorted(kinds)}")
+        row = None
+        if request.requester_id is not None:
+            if request.requester_id not in index.row_of:
+                raise RequestError("requester_id", f"no institution with id {request.requester_id!r}")
+            row = index.row_of[request.requester_id]
+        area_cols = [index.area_keys.index(a) for a in request.areas]
+        vector = None
+        if request.text and request.text.strip():
+            vector = self.embedder.encode_queries([request.text])[0]
+        elif row is not None and index.has_evidence[row]:
+            vector = index.vectors[row]
+        elif area_cols:
+            vector = index.area_vectors[area_cols].mean(axis=0)
+            vector = vector / np.linalg.norm(vector)
+            notes.append("The requester has no research evidence in the catalogue: thematic similarity is "
+                         "measured against the requested areas' descriptions.")
+        else:
+            notes.append("No research evidence, text or area to compare with: thematic similarity is 0.")
+        strength = index.area_strength[row] if row is not None and index.has_evidence[row] else None
+        family = index.programmes[request.programme].get("family", "")
+        return Query(vector=vector, area_cols=area_cols, requester_row=row, requester_strength=strength,
+                     programme_family=family, ties=profile.ties), notes
+
+    def suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
+        """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides)."""
+        index = self.index
+        profile = resolve_profile(base_profile, request)
+        query, notes = self._query(request, profile)
+        weights = profile.weights.normalised()
+        if not query.area_cols and (weights["area_fit"] or weights["complementarity"]):
+            notes.append("No area requested: area_fit and complementarity are left out and the other weights "
+                         "renormalised.")
+            kept = {k: v for k, v in weights.items() if k not in ("area_fit", "complementarity")}
+            total = sum(kept.values()) or 1.0
+            weights = {k: kept.get(k, 0.0) / total for k in COMPONENTS}
+        if query.requester_row is None and weights["network"]:
+            notes.append("The requester is not in the catalogue: network proximity is 0 for every candidate.")
+        rows = eligible_rows(index, request, requester_row=query.requester_row, ties=profile.ties)
+        w = np.array([weights[name] for name in COMPONENTS])
+        scores = np.column_stack([get_component(name).score(query, index, rows) for name in COMPONENTS]) \
+            if len(rows) else np.zeros((0, len(COMPONENTS)))
+        total = scores @ w
+
+        n_page = request.offset + request.k
+        n_short = min(len(rows), max(SHORTLIST_FACTOR * n_page, MIN_SHORTLIST))
+        if n_short < len(rows):
+            part = np.argpartition(-total, n_short - 1)[:n_short]
+        else:
+            part = np.arange(len(rows))
+        ids = np.array([index.institutions[r].id for r in rows[part]])
+        part = part[np.lexsort((ids, -total[part]))]  # by score, ties by id: input order never matters
+        order = mmr_order(total[part], index.vectors[rows[part]], index.countries[rows[part]], n_select=n_page,
+                          mmr_lambda=profile.mmr_lambda, max_per_country=profile.max_per_country)
+        page = [part[i] for i in order][request.offset:]
+
+        ties_mask = direct_ties(index, query.requester_row) if query.requester_row is not None else None
+        data = [
+            self._explain(rank=request.offset + i + 1, row=int(rows[p]), values=scores[p], weights=w,
+                          query=query, existing=bool(ties_mask[rows[p]]) if ties_mask is not None else False)
+            for i, p in enumerate(page)
+        ]
+        requester = _institution(index, query.requester_row) if query.requester_row is not None else None
+        return SuggestionResponse(
+            requester=requester,
+            requester_has_research_evidence=bool(query.requester_row is not None
+                                                 and index.has_evidence[query.requester_row]),
+            programme=request.programme, areas=request.areas, profile=profile, n_eligible=len(rows),
+            notes=notes, data=data,
+        )
+
+    def _explain(self, *, rank: int, row: int, values: FloatArray, weights: FloatArray, query: Query,
+                 existing: bool) -> PartnerSuggestion:
+        index = self.index
+        contributions = values * weights
+        components = [ComponentScore(name=name, value=round(float(v), 4), weight=round(float(wt), 4),
+                                     contribution=round(float(c), 4))
+                      for name, v, wt, c in zip(COMPONENTS, values, weights, contributions, strict=True)]
+        evidence = self._evidence(row, query)
+        return PartnerSuggestion(
+            rank=rank, institution=_institution(index, row), score=round(float(contributions.sum()), 4),
+            components=components, has_research_evidence=bool(index.has_evidence[row]), existing_partner=existing,
+            reasons=_reasons(dict(zip(COMPONENTS, values, strict=True)), dict(zip(COMPONENTS, contributions,
+                                                                                    strict=True)),
+                             evidence, has_evidence=bool(index.has_evidence[row]), existing=existing),
+            evidence=evidence,
+        )
+
+    def _evidence(self, row: int, query: Query) -> Evidence:
+        index = self.index
+        own = index.membership[row].indices
+        matching: list[ProjectEvidence] = []
+        keywords: list[str] = []
+        if query.vector is not None and len(own):
+            with_text = own[np.linalg.norm(index.project_vectors[own], axis=1) > 0]
+            sims = index.project_vectors[with_text] @ query.vector
+            for j in with_text[np.argsort(-sims)[:N_EVIDENCE_PROJECTS]]:
+                matching.append(_project(index, int(j), float(index.project_vectors[j] @ query.vector)))
+                for kw in index.projects[j].keywords:
+                    if kw.casefold() not in {k.casefold() for k in keywords} and len(keywords) < N_KEYWORDS:
+                        keywords.append(kw)
+        strong = [AreaStrength(key=index.area_keys[a], name=index.area_names[a],
+                               percentile=round(float(index.area_strength[row, a]), 3))
+                  for a in np.argsort(-index.area_strength[row])
+                  if index.has_evidence[row] and index.area_strength[row, a] >= STRONG_AREA_PERCENTILE][:3]
+        shared: list[PartnerEvidence] = []
+        n_shared, joint, n_joint = 0, [], 0
+        if query.requester_row is not None:
+            mine = set(index.graph[query.requester_row].indices)
+            common = [z for z in index.graph[row].indices if z in mine]
+            n_shared = len(common)
+            common.sort(key=lambda z: -index.adamic_adar_weights[z])
+            shared = [PartnerEvidence(id=index.institutions[z].id if z < index.n else None, name=index.node_names[z])
+                      for z in common[:N_EVIDENCE_PARTNERS]]
+            both = np.intersect1d(own, index.membership[query.requester_row].indices)
+            joint = [_project(index, int(j), None) for j in both[:N_EVIDENCE_PROJECTS]]
+            n_joint = len(both)
+        return Evidence(matching_projects=matching, keywords=keywords, strong_areas=strong, shared_partners=shared,
+                        n_shared_partners=n_shared, joint_projects=joint, n_joint_projects=n_joint)
+
+
+def _project(index: CatalogueIndex, j: int, similarity: float | None) -> ProjectEvidence:
+    p = index.projects[j]
+    return ProjectEvidence(id=p.id, acronym=p.acronym, title=p.title,
+                           year=p.start_date.year if p.start_date else None,
+                           similarity=None if similarity is None else round(similarity, 3))
+
+
+def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], evidence: Evidence, *,
+             has_evidence: bool, existing: bool) -> list[str]:
+    """The two or three largest contributions, in words, plus flags a reader must not miss."""
+    reasons = []
+    if not has_evidence:
+        reasons.append("no research evidence in the catalogue (no project text or profile)")
+    for name in sorted(contributions, key=lambda k: -contributions[k])[:3]:
+        v = values[name]
+        if contributions[name] <= 0:
+            continue
+        if name == "thematic":
+            reasons.append(f"research close to the request (more similar than {v:.0%} of institution pairs)")
+        elif name == "area_fit":
+            areas = ", ".join(a.name for a in evidence.strong_areas) or "the requested areas"
+            reasons.append(f"strong in {areas} (area fit {v:.2f})")
+        elif name == "complementarity":
+            reasons.append(f"stronger than the requester in the requested areas ({v:.2f})")
+        elif name == "track_record":
+            reasons.append(f"programme experience: track record ahead of {v:.0%} of active institutions")
+        elif name == "network" and evidence.n_shared_partners:
+            names = ", ".join(p.name for p in evidence.shared_partners[:2])
+            reasons.append(f"{evidence.n_shared_partners} shared partners (e.g. {names})")
+    if existing:
+        reasons.append(f"already partners in {evidence.n_joint_projects} project(s)")
+    return reasons
+
+
+__all__ = ["REGISTRY", "Matcher", "RequestError", "adamic_adar", "eligible_rows", "mmr_order"]
