@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
@@ -17,8 +18,16 @@ from sqlmodel import Session, select
 
 from api.db import create_schema, make_engine
 from api.settings import REPO_ROOT, get_settings
+from embeddings.cache import EmbeddingCache
+from embeddings.st import SentenceTransformerEmbedder
+from embeddings.store import save_vector_file, seed_cache_from_file
+from matcher.engine import EmbeddingStats, texts_and_vectors
+from matcher.engine import load_index as load_matching_index
+from matcher.profiles import load_default_profiles
+from matcher.suggest import Matcher, RequestError
+from matcher.types import SuggestionRequest
 from seed_data.build import build_catalogue
-from seed_data.crud import load_catalogue
+from seed_data.crud import CatalogueError, load_catalogue
 from seed_data.files import DATA_DIR, read_json
 from seed_data.importer import ImportValidationError, import_institutions
 from seed_data.search import InstitutionIndex, SearchRow
@@ -34,9 +43,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(institutions_app, name="institutions")
 
-console = Console()
+# Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
+console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
 logger = logging.getLogger("partnermatch")
+
+VECTORS_FILE = "vectors.npz"
 
 
 @app.callback()
@@ -130,15 +142,46 @@ def _print_report(report: dict[str, Any]) -> None:
 @db_app.command("init")
 def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = DATA_DIR) -> None:
     """Create the tables and load the shipped catalogue (loading twice changes nothing)."""
-    url = get_settings().database_url
-    engine = make_engine(url)
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
     create_schema(engine)
     with Session(engine) as session:
-        report = load_catalogue(session=session, data_dir=data_dir, show_progress=True)
-    table = Table("table", "inserted", "updated", "unchanged", title=f"Loaded into {engine.url!r}")
-    for name, counts in vars(report).items():
+        try:
+            report = load_catalogue(session=session, data_dir=data_dir, show_progress=True)
+        except CatalogueError as exc:
+            raise _fail(str(exc)) from exc
+    table = Table("table", "inserted", "updated", "unchanged",
+                  title=f"Loaded into {engine.url.render_as_string(hide_password=True)}")
+    for name, counts in report.tables().items():
         table.add_row(name, str(counts.inserted), str(counts.updated), str(counts.unchanged))
     console.print(table)
+    vectors = data_dir / VECTORS_FILE
+    if vectors.exists():
+        embedder = SentenceTransformerEmbedder(settings.embedding_model)
+        with Session(engine) as session:
+            inserted = seed_cache_from_file(vectors, session=session, cache=EmbeddingCache(),
+                                            model_id=embedder.model_id)
+            session.commit()
+        console.print(f"embedding cache: {inserted} shipped vectors added for {embedder.model_id}")
+
+
+@db_app.command("embed")
+def db_embed(
+    out: Annotated[Path, typer.Option(help="Vector file to write (shipped with the catalogue).")] = (
+        DATA_DIR / VECTORS_FILE
+    ),
+) -> None:
+    """Embed every project and area text the cache lacks, and write them all to a vector file."""
+    settings = get_settings()
+    embedder = SentenceTransformerEmbedder(settings.embedding_model)
+    with _session() as session:
+        stats = EmbeddingStats()
+        index = load_matching_index(session=session, embedder=embedder, show_progress=True, stats=stats)
+        session.commit()
+        hashes, vectors = texts_and_vectors(session=session, embedder=embedder)
+    save_vector_file(out, model_id=embedder.model_id, hashes=hashes, vectors=vectors)
+    console.print(f"{stats.hits} cached, {stats.misses} embedded; {len(hashes)} vectors written to {out} "
+                  f"({index.stats['projects_with_text']} projects with text)")
 
 
 @import_app.command("institutions")
@@ -162,6 +205,83 @@ def import_institutions_cmd(
         for field_name, (old, new) in changes.items():
             console.print(f"    {field_name}: {old!r} -> {new!r}")
     console.print(f"unchanged: {len(report.unchanged)}")
+
+
+# --- service and suggestions ----------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the API (and web console) with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, log_config=None)
+
+
+def _resolve_requester(session: Session, requester: str) -> Institution:
+    """A catalogue id, or the best search hit for a name or abbreviation."""
+    row = session.get(Institution, requester)
+    if row is not None:
+        return row
+    rows = session.exec(select(Institution)).all()
+    index = InstitutionIndex(SearchRow(r.id, r.name, r.aliases, r.short_name, r.domains, r.n_projects) for r in rows)
+    hits = index.search(requester, limit=1)
+    if not hits:
+        raise _fail(f"no institution matches {requester!r}; try `partnermatch institutions search`")
+    return next(r for r in rows if r.id == hits[0].id)
+
+
+@app.command("suggest")
+def suggest(
+    requester: Annotated[str | None, typer.Argument(help="Catalogue id, name or abbreviation (e.g. KazNU).")] = None,
+    programme: Annotated[str, typer.Option(help="Programme key, e.g. horizon-europe, erasmus-cbhe, bri.")] = (
+        "horizon-europe"
+    ),
+    area: Annotated[list[str] | None, typer.Option(help="Priority area key; repeat for several.")] = None,
+    text: Annotated[str | None, typer.Option(help="A project idea or profile, instead of or with a requester.")] = None,
+    country: Annotated[list[str] | None, typer.Option(help="Only candidates in this country; repeatable.")] = None,
+    new_partners_only: Annotated[bool, typer.Option("--new-partners-only", help="Skip existing partners.")] = False,
+    k: Annotated[int, typer.Option(min=1, max=100, help="How many suggestions.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON.")] = False,
+) -> None:
+    """Suggest partners for an institution or a project idea, with reasons."""
+    if requester is None and text is None:
+        raise _fail("give a requester (id, name or abbreviation) or --text")
+    settings = get_settings()
+    embedder = SentenceTransformerEmbedder(settings.embedding_model)
+    with _session() as session:
+        requester_id = _resolve_requester(session, requester).id if requester else None
+        index = load_matching_index(session=session, embedder=embedder)
+        session.commit()
+    profiles = load_default_profiles()
+    try:
+        request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, areas=area or [],
+                                    countries=country, new_partners_only=new_partners_only, k=k)
+    except ValidationError as exc:
+        raise _fail(str(exc)) from exc
+    if programme not in profiles:
+        raise _fail(f"unknown programme {programme!r}; known: {sorted(profiles)}")
+    try:
+        response = Matcher(index, embedder).suggest(request, profiles[programme])
+    except RequestError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(response.model_dump_json(indent=1))
+        return
+    who = response.requester.name if response.requester else "the text given"
+    table = Table("#", "institution", "country", "kind", "score", "top reasons",
+                  title=f"Partners for {who} — {programme}, areas: {', '.join(area or []) or 'any'} "
+                        f"({response.n_eligible} eligible)", show_lines=True)
+    for s in response.data:
+        name = s.institution.name + (f"\n{s.institution.native_name}" if s.institution.native_name else "")
+        table.add_row(str(s.rank), name, s.institution.country, s.institution.kind, f"{s.score:.3f}",
+                      "\n".join(s.reasons[:3]))
+    console.print(table)
+    for note in response.notes:
+        console.print(f"note: {note}")
 
 
 # --- institutions -------------------------------------------------------------------------------------
@@ -189,12 +309,14 @@ def institutions_search(
                     **by_id[h.id].model_dump(exclude={"profile_derived", "profile_owner"})} for h in hits]
         typer.echo(json.dumps(payload, indent=1, ensure_ascii=False, default=str))
         return
-    table = Table("id", "name", "country", "kind", "PIC", "ROR", "Erasmus", "projects", "score",
-                  title=f"Institutions matching {query!r}")
+    table = Table("institution", "country", "kind", "identifiers", "projects", "score",
+                  title=f"Institutions matching {query!r}", show_lines=True)
     for hit in hits:
         r = by_id[hit.id]
-        table.add_row(r.id, r.name, r.country, r.kind, r.pic or "", r.ror_id or "", r.erasmus_code or "",
-                      str(r.n_projects), f"{hit.score:.0f}")
+        ids = [f"id {r.id}"] + [f"{label} {value}" for label, value in
+                                (("PIC", r.pic), ("ROR", r.ror_id), ("Erasmus", r.erasmus_code)) if value]
+        name = r.name + (f"\n{r.native_name}" if r.native_name else "")
+        table.add_row(name, r.country, r.kind, "\n".join(ids), str(r.n_projects), f"{hit.score:.0f}")
     console.print(table)
     if not hits:
         console.print("no institution matches")

@@ -23,10 +23,24 @@ logger = logging.getLogger("bench.embed_throughput")
 
 _SEED = 0  # fixed so runs compare like with like
 
-_METHODS = ["membrane", "machine-learning", "remote-sensing", "isotope", "finite-element", "genomic", "survey-based"]
+_METHODS = [
+    "membrane",
+    "machine-learning",
+    "remote-sensing",
+    "isotope",
+    "finite-element",
+    "genomic",
+    "survey-based",
+]
 _SUBJECTS = [
-    "water purification", "wheat drought tolerance", "seismic hazard mapping", "steppe soil carbon",
-    "lithium battery recycling", "Kazakh language corpora", "glacier retreat monitoring", "tuberculosis diagnostics",
+    "water purification",
+    "wheat drought tolerance",
+    "seismic hazard mapping",
+    "steppe soil carbon",
+    "lithium battery recycling",
+    "Kazakh language corpora",
+    "glacier retreat monitoring",
+    "tuberculosis diagnostics",
 ]
 _REGIONS = ["Central Asia", "the Aral Sea basin", "the Caspian region", "Almaty oblast", "the Tian Shan"]
 
@@ -81,7 +95,13 @@ def _measure(embedder: SentenceTransformerEmbedder, label: str, texts: list[str]
     mean_chars = sum(map(len, texts)) / len(texts)
     logger.info(
         "%-5s n=%d  mean %.0f chars  chunks=%d (%.2f/text)  %.1f texts/s  (%.2f s; chunk planning %.3f s)",
-        label, len(texts), mean_chars, n_chunks, n_chunks / len(texts), len(texts) / total_s, total_s,
+        label,
+        len(texts),
+        mean_chars,
+        n_chunks,
+        n_chunks / len(texts),
+        len(texts) / total_s,
+        total_s,
         chunking_s,
     )
 
@@ -103,7 +123,10 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder(device=args.device)
     logger.info(
         "model %s on %s (torch %s, %d threads); loaded in %.1f s",
-        embedder.model_id, embedder.device, torch.__version__, torch.get_num_threads(),
+        embedder.model_id,
+        embedder.device,
+        torch.__version__,
+        torch.get_num_threads(),
         time.perf_counter() - started,
     )
     rng = random.Random(_SEED)

@@ -157,7 +157,9 @@ class EmbeddingCache:
             array = np.asarray(vector, dtype=_VECTOR_DTYPE)
             if array.ndim != 1 or array.size == 0:
                 raise ValueError(f"vector for {hash_} must be 1-D and non-empty, got shape {array.shape}")
-            rows.append({"model_id": model_id, "text_hash": hash_, "dim": array.size, "vector": array.tobytes()})
+            rows.append(
+                {"model_id": model_id, "text_hash": hash_, "dim": array.size, "vector": array.tobytes()}
+            )
         if not rows:
             return 0
         existing = self._existing(session, model_id, [row["text_hash"] for row in rows])
@@ -174,7 +176,9 @@ class EmbeddingCache:
             statement = EmbeddingVector.__table__.insert()  # type: ignore[attr-defined]
         # A list of parameter sets runs as executemany, which SQLAlchemy pages to the driver's limits.
         session.exec(statement, params=new_rows)
-        logger.debug("cached %d new vectors under %s (%d already there)", len(new_rows), model_id, len(existing))
+        logger.debug(
+            "cached %d new vectors under %s (%d already there)", len(new_rows), model_id, len(existing)
+        )
         return len(new_rows)
 
     def _existing(self, session: Session, model_id: str, hashes: Sequence[str]) -> set[str]:
@@ -252,18 +256,25 @@ def embed_with_cache(
     for hash_, vector in found.items():
         if vector.shape != (embedder.dim,):
             raise ValueError(
-                f"cached vector {hash_} under {namespace} has shape {vector.shape}, embedder dim is {embedder.dim}"
+                f"cached vector {hash_} under {namespace} has shape {vector.shape}, "
+                f"but the embedder's dim is {embedder.dim}"
             )
     missing = [hash_ for hash_ in distinct if hash_ not in found]
     if missing:
         encode = embedder.encode_queries if kind == "query" else embedder.encode_documents
-        new_vectors = encode([distinct[h] for h in missing], batch_size=batch_size, show_progress=show_progress)
+        new_vectors = encode(
+            [distinct[h] for h in missing], batch_size=batch_size, show_progress=show_progress
+        )
         fresh = dict(zip(missing, new_vectors, strict=True))
         cache.put_many(session, namespace, fresh)
         found.update(fresh)
     logger.debug(
         "%d texts (%d distinct) under %s: %d cached, %d embedded",
-        len(texts), len(distinct), namespace, len(distinct) - len(missing), len(missing),
+        len(texts),
+        len(distinct),
+        namespace,
+        len(distinct) - len(missing),
+        len(missing),
     )
     if hashes:
         vectors = np.stack([found[hash_] for hash_ in hashes]).astype(np.float32, copy=False)

@@ -173,7 +173,11 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
         logger.info(
             "loaded %s on %s: dim=%d, max_seq_length=%d, model_id=%s",
-            source, self.device, self.dim, self.max_seq_length, self.model_id,
+            source,
+            self.device,
+            self.dim,
+            self.max_seq_length,
+            self.model_id,
         )
 
     def __repr__(self) -> str:
@@ -325,7 +329,7 @@ def _plan_spans(
     an even split of what remains (a 300-token text becomes 150 + 150, not 254 + 46, so no chunk is a
     context-free scrap); it takes the sentence start nearest that target if one lies between half the
     target and the budget, else the nearest word start (never inside a word: ``##`` word pieces would
-    re-tokenize differently), else, for a single "word" longer than the budget, a hard cut.
+    re-tokenize differently), else, inside a single "word" longer than the budget, a hard cut at the target.
     """
     n_tokens = len(offsets)
     token_starts = [start for start, _ in offsets]
@@ -344,7 +348,7 @@ def _plan_spans(
         if cut is None:
             cut = _nearest(word_starts, ideal, lo=start + 1, hi=latest)
         if cut is None:
-            cut = latest
+            cut = ideal
         spans.append((start, cut))
         start = cut
     spans.append((start, n_tokens))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from embeddings.base import Embedder
-from embeddings.cache import embed_with_cache
+from embeddings.cache import embed_with_cache, text_hash
 from matcher.texts import area_text, project_text
 from seed_data.tables import Institution, Participation, PriorityArea, Programme, Project
 
@@ -280,6 +280,23 @@ def build_index(
 class EmbeddingStats:
     hits: int = 0
     misses: int = 0
+
+
+def shipped_texts(session: Session) -> list[str]:
+    """Every text the catalogue ships vectors for: project texts and priority-area texts."""
+    proj_cols = [Project.title, Project.objective, Project.keywords, Project.euroscivoc]
+    projects = [dict(r._mapping) for r in session.execute(select(*proj_cols).order_by(Project.id))]
+    areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
+    return [t for p in projects if (t := project_text(p))] + [area_text(a) for a in areas]
+
+
+def texts_and_vectors(*, session: Session, embedder: Embedder) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """Hashes and cached vectors of :func:`shipped_texts` (embedding any the cache lacks), for a vector file."""
+    texts = shipped_texts(session)
+    result = embed_with_cache(embedder, texts, session=session)
+    hashes = [text_hash(t) for t in texts]
+    unique = dict(zip(hashes, range(len(texts)), strict=True))
+    return list(unique), result.vectors[list(unique.values())]
 
 
 def load_index(

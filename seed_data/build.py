@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seed_data import files
+from seed_data.names import smart_title
 from seed_data.reference import (
     REFERENCE_DIR,
     check_references,
@@ -27,7 +28,6 @@ from seed_data.reference import (
     read_openalex_topics,
     resolve_area,
 )
-from seed_data.names import smart_title
 from seed_data.resolve import Merge, resolve
 from seed_data.search import InstitutionIndex, SearchRow
 from seed_data.sources import OPENALEX_TOPICS, ParticipationRow, Rejected, SourceRecord, read_all

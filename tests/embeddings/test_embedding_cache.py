@@ -146,7 +146,9 @@ def test_second_call_is_all_hits_with_identical_vectors(
     np.testing.assert_allclose(first.vectors, embedder.encode_documents(TEXTS), atol=1e-6)
 
 
-def test_partial_hits_embed_only_the_new_texts(embedder: SentenceTransformerEmbedder, session: Session) -> None:
+def test_partial_hits_embed_only_the_new_texts(
+    embedder: SentenceTransformerEmbedder, session: Session
+) -> None:
     recording = RecordingEmbedder(embedder, model_id=embedder.model_id)
     embed_with_cache(recording, TEXTS[:2], session=session)
     result = embed_with_cache(recording, TEXTS, session=session)
@@ -162,7 +164,9 @@ def test_another_model_id_does_not_hit(embedder: SentenceTransformerEmbedder, se
     assert other.calls == [TEXTS]
 
 
-def test_queries_are_cached_apart_from_documents(embedder: SentenceTransformerEmbedder, session: Session) -> None:
+def test_queries_are_cached_apart_from_documents(
+    embedder: SentenceTransformerEmbedder, session: Session
+) -> None:
     embed_with_cache(embedder, TEXTS, session=session, kind="document")
     queries = embed_with_cache(embedder, TEXTS, session=session, kind="query")
     again = embed_with_cache(embedder, TEXTS, session=session, kind="query")
@@ -191,7 +195,9 @@ def test_empty_input(embedder: SentenceTransformerEmbedder, session: Session) ->
     assert (result.n_hits, result.n_misses) == (0, 0)
 
 
-def test_vectors_persist_after_the_caller_commits(embedder: SentenceTransformerEmbedder, engine: Engine) -> None:
+def test_vectors_persist_after_the_caller_commits(
+    embedder: SentenceTransformerEmbedder, engine: Engine
+) -> None:
     with Session(engine) as writer:
         first = embed_with_cache(embedder, TEXTS, session=writer)
         writer.commit()
@@ -207,3 +213,51 @@ def test_without_commit_nothing_persists(embedder: SentenceTransformerEmbedder, 
         writer.rollback()
     with Session(engine) as reader:
         assert _row_count(reader) == 0
+
+
+@pytest.mark.postgres
+def test_put_many_and_get_many_on_postgresql(pg_engine: Engine) -> None:
+    """Purpose: the dialect-specific ON CONFLICT DO NOTHING path and bytea storage on a real server."""
+    cache = EmbeddingCache(batch_size=500)
+    items = {text_hash(str(i)): np.full(3, i, dtype=np.float32) for i in range(1200)}
+    with Session(pg_engine) as session:
+        assert cache.put_many(session, MODEL, items) == 1200
+        assert (
+            cache.put_many(session, MODEL, {text_hash("0"): np.zeros(3), text_hash("new"): np.ones(3)}) == 1
+        )
+        session.commit()
+    with Session(pg_engine) as session:
+        found = cache.get_many(session, MODEL, [*items, text_hash("new")])
+        assert len(found) == 1201
+        np.testing.assert_array_equal(found[text_hash("0")], np.zeros(3))
+        np.testing.assert_array_equal(found[text_hash("1199")], np.full(3, 1199))
+        assert _row_count(session) == 1201
+
+
+def _assert_conflicting_insert_is_ignored(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = EmbeddingCache()
+    key = text_hash("raced")
+    with Session(engine) as first:
+        cache.put_many(first, MODEL, {key: np.ones(2)})
+        first.commit()
+    # A concurrent writer: its existence check ran before `first` committed, so it still inserts.
+    monkeypatch.setattr(cache, "_existing", lambda *_args: set())
+    with Session(engine) as second:
+        cache.put_many(second, MODEL, {key: np.zeros(2)})
+        second.commit()
+    with Session(engine) as reader:
+        np.testing.assert_array_equal(cache.get_many(reader, MODEL, [key])[key], np.ones(2))
+        assert _row_count(reader) == 1
+
+
+def test_conflicting_insert_is_ignored_on_sqlite(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Purpose: ON CONFLICT DO NOTHING, not the existence check, is what makes a race harmless."""
+    _assert_conflicting_insert_is_ignored(engine, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_conflicting_insert_is_ignored_on_postgresql(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Purpose: as on SQLite, with PostgreSQL's dialect-specific insert."""
+    _assert_conflicting_insert_is_ignored(pg_engine, monkeypatch)

@@ -1,4 +1,4 @@
-"""Loading the shipped catalogue files into SQLite (``seed_data.crud.load_catalogue``) and the file formats."""
+"""Loading the shipped catalogue into SQLite (``seed_data.crud.load_catalogue``), and the file formats."""
 
 from __future__ import annotations
 
@@ -206,6 +206,13 @@ def test_bad_date_names_file_row_and_field(session: Session, catalogue: Path) ->
         CatalogueError, match=r"projects.jsonl.gz:row 2: field 'start_date': .*got '2025-13-01'"
     ):
         load_catalogue(session=session, data_dir=catalogue)
+
+
+def test_unreadable_file_is_an_error(session: Session, catalogue: Path) -> None:
+    (catalogue / "projects.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(CatalogueError, match="projects.jsonl.gz: cannot be read: "):
+        load_catalogue(session=session, data_dir=catalogue)
+    assert all(rows == [] for rows in dump_tables(session).values())
 
 
 def test_missing_file_is_an_error(session: Session, catalogue: Path) -> None:

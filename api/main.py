@@ -1,0 +1,175 @@
+"""The HTTP API: ``create_app`` builds the FastAPI application; its lifespan opens the database and
+builds the institution search index once.
+
+Nothing is loaded at import time. Serve it with ``uvicorn --factory api.main:app_factory``; tests call
+``create_app(settings, engine=...)`` on a small in-memory catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from api import errors
+from api.db import make_engine
+from api.routes import areas, health, institutions, programmes, suggestions
+from api.settings import Settings, get_settings
+from embeddings.base import Embedder
+from embeddings.st import SentenceTransformerEmbedder
+from matcher.engine import EmbeddingStats
+from matcher.engine import load_index as load_matching_index
+from matcher.profiles import load_default_profiles
+from matcher.suggest import Matcher
+from seed_data.search import InstitutionIndex, SearchRow
+from seed_data.tables import Institution
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Research-partnership matching for Kazakh universities: look up institutions in the catalogue
+(Horizon Europe and H2020 participants, Erasmus charter holders, ROR and university domain lists),
+the national priority areas and the funding programmes with their eligible partner countries.
+
+Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem documents
+(`application/problem+json`).
+"""
+
+TAGS = [
+    {"name": "institutions", "description": "Search and look up institutions, their projects and partners."},
+    {"name": "areas", "description": "National research priority areas."},
+    {"name": "programmes", "description": "Funding programmes and cooperation tracks."},
+    {"name": "suggestions", "description": "Ranked, explained partner suggestions."},
+    {"name": "health", "description": "Service status."},
+]
+
+
+def _version() -> str:
+    try:
+        return version("partnermatch")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0.0.0+unknown"
+
+
+def load_index(engine: Engine) -> InstitutionIndex:
+    """The search index over every institution in the database (reads only the columns search needs)."""
+    columns = (
+        Institution.id,
+        Institution.name,
+        Institution.aliases,
+        Institution.short_name,
+        Institution.domains,
+        Institution.n_projects,
+    )
+    with Session(engine) as session:
+        rows = session.exec(select(*columns)).all()
+    return InstitutionIndex(
+        SearchRow(id_, name, aliases, short_name, domains, n_projects)
+        for id_, name, aliases, short_name, domains, n_projects in rows
+    )
+
+
+def _build_index(app: FastAPI) -> None:
+    """Put the index on ``app.state``; on a database without the catalogue, leave it out and say why."""
+    started = time.perf_counter()
+    try:
+        index = load_index(app.state.engine)
+    except SQLAlchemyError as exc:
+        app.state.index_problem = (
+            "The database has no readable catalogue: run `partnermatch db init` and restart the service."
+        )
+        logger.error("could not build the institution index: %s", exc)
+        return
+    app.state.index = index
+    app.state.index_built_at = dt.datetime.now(dt.UTC)
+    if not index.rows:
+        app.state.index_problem = (
+            "The catalogue is empty: run `partnermatch db init` and restart the service."
+        )
+        logger.warning("the database holds no institutions")
+    logger.info(
+        "institution index: %d institutions in %.1f s", len(index.rows), time.perf_counter() - started
+    )
+
+
+def _build_matcher(app: FastAPI) -> None:
+    """Load the embedder (unless given) and the matching index; vectors missing from the cache are embedded
+    and stored, so the next start embeds nothing."""
+    if app.state.index is None:
+        return
+    started = time.perf_counter()
+    if app.state.embedder is None:
+        app.state.embedder = SentenceTransformerEmbedder(app.state.settings.embedding_model)
+    stats = EmbeddingStats()
+    with Session(app.state.engine) as session:
+        index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
+        session.commit()
+    app.state.matcher = Matcher(index, app.state.embedder)
+    app.state.embedding_stats = stats
+    logger.info("matching index: %s; embeddings %d cached, %d embedded; %.1f s", index.stats, stats.hits,
+                stats.misses, time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the engine (unless one was given) and build the search index; dispose of what was opened."""
+    owns_engine = app.state.engine is None
+    if owns_engine:
+        app.state.engine = make_engine(app.state.settings.database_url)
+    logger.info("database: %s", app.state.engine.url.render_as_string(hide_password=True))
+    _build_index(app)
+    _build_matcher(app)
+    try:
+        yield
+    finally:
+        app.state.index = None
+        app.state.matcher = None
+        app.state.index_built_at = None
+        app.state.index_problem = None
+        if owns_engine:
+            app.state.engine.dispose()
+            app.state.engine = None
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, embedder: Embedder | None = None
+) -> FastAPI:
+    """The application for ``settings`` (default: from the environment).
+
+    ``engine`` replaces the one the lifespan would create from ``settings.database_url`` (tests pass an
+    in-memory SQLite engine whose single connection holds the data); the caller then disposes of it.
+    """
+    app = FastAPI(
+        title="partnermatch",
+        summary="Research-partnership matching for Kazakh universities.",
+        description=DESCRIPTION,
+        version=_version(),
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.state.engine = engine
+    app.state.embedder = embedder
+    app.state.matcher = None
+    app.state.embedding_stats = None
+    app.state.profiles = load_default_profiles()
+    app.state.index = None
+    app.state.index_built_at = None
+    app.state.index_problem = None
+    errors.install(app)
+    for module in (institutions, areas, programmes, suggestions, health):
+        app.include_router(module.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """The app with settings from the environment, for ``uvicorn --factory api.main:app_factory``."""
+    return create_app()

@@ -1,0 +1,25 @@
+"""Service status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.errors import CatalogueUnavailable
+from api.schemas import HealthPublic, problem_responses
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthPublic, responses=problem_responses(503))
+def read_health(request: Request) -> HealthPublic:
+    """Report that the service is up and its institution index loaded (503 until it is)."""
+    state = request.app.state
+    if state.index is None or not state.index.rows:
+        raise CatalogueUnavailable(state.index_problem or "The institution index is not loaded yet.")
+    return HealthPublic(
+        status="ok",
+        institutions=len(state.index.rows),
+        index_built_at=state.index_built_at,
+        database=state.engine.dialect.name,
+        version=request.app.version,
+    )

@@ -1,0 +1,229 @@
+"""Institutions: ranked search and filtered lists, and one institution's identifiers, projects and partners.
+
+The query helpers take the session keyword-only and return response models, so the console can call
+them as the routes do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import ColumnElement, case, func
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from api.deps import IndexDep, SessionDep
+from api.errors import NotFound
+from api.schemas import (
+    ROR_URL_PREFIX,
+    InstitutionDetail,
+    InstitutionPublic,
+    InstitutionsPublic,
+    PartnerSummary,
+    ProjectSummary,
+    problem_responses,
+)
+from seed_data.search import InstitutionIndex
+from seed_data.tables import Institution, InstitutionKind, Participation, ParticipationRole, Project
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/institutions", tags=["institutions"], responses=problem_responses(503))
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_DETAIL_PROJECTS = 50
+MAX_DETAIL_PARTNERS = 20
+# Where an institution has several roles in one project (rare in CORDIS), the summary shows the leading one.
+_ROLE_ORDER = [
+    ParticipationRole.coordinator,
+    ParticipationRole.participant,
+    ParticipationRole.associated_partner,
+    ParticipationRole.third_party,
+]
+
+
+def _filters(
+    *, country: str | None, kind: InstitutionKind | None, has_evidence: bool | None
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if country is not None:
+        clauses.append(col(Institution.country) == country.upper())
+    if kind is not None:
+        clauses.append(col(Institution.kind) == kind)
+    if has_evidence is not None:
+        clauses.append(col(Institution.has_research_evidence) == has_evidence)
+    return clauses
+
+
+def search_institutions(
+    *,
+    session: Session,
+    index: InstitutionIndex,
+    q: str | None = None,
+    country: str | None = None,
+    kind: InstitutionKind | None = None,
+    has_evidence: bool | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    offset: int = 0,
+) -> InstitutionsPublic:
+    """One page of institutions: ranked by ``q`` when given, else by project count then id.
+
+    ``count`` is the number of matches over all pages (for ``q``: every hit the index finds).
+    """
+    filters = _filters(country=country, kind=kind, has_evidence=has_evidence)
+    if q is None or not q.strip():
+        count = session.exec(select(func.count()).select_from(Institution).where(*filters)).one()
+        rows = session.exec(
+            select(Institution)
+            .where(*filters)
+            .order_by(col(Institution.n_projects).desc(), col(Institution.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return InstitutionsPublic(data=[InstitutionPublic.model_validate(r) for r in rows], count=count)
+
+    allowed = set(session.exec(select(Institution.id).where(*filters)).all()) if filters else None
+    # Every hit, not only this page, so that ``count`` is exact (the index holds some 60,000 names).
+    hits = index.search(q, limit=max(len(index.rows), 1), allowed=allowed)
+    page = hits[offset : offset + limit]
+    by_id = {
+        r.id: r
+        for r in session.exec(select(Institution).where(col(Institution.id).in_([h.id for h in page])))
+    }
+    data = []
+    for hit in page:
+        row = by_id.get(hit.id)
+        if row is None:  # removed from the database since the index was built
+            logger.warning("search hit %s is no longer in the database", hit.id)
+            continue
+        data.append(InstitutionPublic.model_validate(row, update={"score": round(hit.score, 1)}))
+    return InstitutionsPublic(data=data, count=len(hits))
+
+
+def _projects(*, session: Session, institution_id: str) -> tuple[list[ProjectSummary], int]:
+    """The institution's most recent projects (one entry per project) and how many it has in all."""
+    role_rank = case({role: rank for rank, role in enumerate(_ROLE_ORDER)}, value=col(Participation.role))
+    lead_rank = func.min(role_rank).label("lead_rank")
+    rows = session.exec(
+        select(
+            Project.id,
+            Project.acronym,
+            Project.title,
+            Project.programme,
+            Project.start_date,
+            Project.end_date,
+            lead_rank,
+        )
+        .join(Participation, col(Participation.project_id) == col(Project.id))
+        .where(col(Participation.institution_id) == institution_id)
+        .group_by(col(Project.id))
+        .order_by(col(Project.start_date).desc().nulls_last(), col(Project.id).desc())
+        .limit(MAX_DETAIL_PROJECTS)
+    ).all()
+    total = session.exec(
+        select(func.count(func.distinct(Participation.project_id))).where(
+            col(Participation.institution_id) == institution_id
+        )
+    ).one()
+    projects = [
+        ProjectSummary(
+            id=id_,
+            acronym=acronym,
+            title=title,
+            programme=programme,
+            start_date=start,
+            end_date=end,
+            role=_ROLE_ORDER[rank],
+        )
+        for id_, acronym, title, programme, start, end, rank in rows
+    ]
+    return projects, total
+
+
+def _partners(*, session: Session, institution_id: str) -> list[PartnerSummary]:
+    """Institutions sharing the most projects with ``institution_id``; ties by id."""
+    mine = aliased(Participation)
+    theirs = aliased(Participation)
+    n_shared = func.count(func.distinct(theirs.project_id)).label("n_shared")
+    rows = session.exec(
+        select(Institution.id, Institution.name, Institution.country, n_shared)
+        .select_from(mine)
+        .join(theirs, col(theirs.project_id) == col(mine.project_id))
+        .join(Institution, col(Institution.id) == col(theirs.institution_id))
+        .where(col(mine.institution_id) == institution_id, col(theirs.institution_id) != institution_id)
+        .group_by(col(Institution.id))
+        .order_by(n_shared.desc(), col(Institution.id))
+        .limit(MAX_DETAIL_PARTNERS)
+    ).all()
+    return [PartnerSummary(id=id_, name=name, country=country, n_shared=n) for id_, name, country, n in rows]
+
+
+def get_institution(*, session: Session, institution_id: str) -> InstitutionDetail:
+    """One institution in full; ``NotFound`` for an unknown id."""
+    row = session.get(Institution, institution_id)
+    if row is None:
+        raise NotFound("institution", institution_id)
+    projects, n_projects = _projects(session=session, institution_id=institution_id)
+    extra: dict[str, Any] = {
+        "n_projects": n_projects,
+        "ror_url": f"{ROR_URL_PREFIX}{row.ror_id}" if row.ror_id else None,
+        "profile": row.profile,
+        "profile_source": "owner" if row.profile_owner else "derived",
+        "projects": projects,
+        "partners": _partners(session=session, institution_id=institution_id),
+    }
+    return InstitutionDetail.model_validate(row, update=extra)
+
+
+@router.get("", response_model=InstitutionsPublic, responses=problem_responses(422))
+def list_institutions(
+    *,
+    session: SessionDep,
+    index: IndexDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Name, alias, abbreviation (KazNU) or web domain; typos are tolerated.",
+        ),
+    ] = None,
+    country: Annotated[
+        str | None,
+        Query(
+            min_length=2,
+            max_length=2,
+            pattern="^[A-Za-z]{2}$",
+            description="ISO 3166-1 alpha-2 code, e.g. KZ.",
+        ),
+    ] = None,
+    kind: Annotated[InstitutionKind | None, Query(description="What the institution is.")] = None,
+    has_evidence: Annotated[
+        bool | None,
+        Query(description="Only institutions with (true) or without (false) Horizon Europe projects."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, Query(ge=0, description="Matches to skip.")] = 0,
+) -> InstitutionsPublic:
+    """Search institutions by name (ranked) or list them by project count, with filters and paging."""
+    return search_institutions(
+        session=session,
+        index=index,
+        q=q,
+        country=country,
+        kind=kind,
+        has_evidence=has_evidence,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{institution_id}", response_model=InstitutionDetail, responses=problem_responses(404, 422))
+def read_institution(
+    session: SessionDep,
+    institution_id: Annotated[str, Path(max_length=80, description="e.g. pic-953676162")],
+) -> InstitutionDetail:
+    """One institution: identifiers, names, profile, recent projects and main partners."""
+    return get_institution(session=session, institution_id=institution_id)

@@ -1,0 +1,342 @@
+"""Response models: what the API shows of the catalogue, with OpenAPI examples taken from real records.
+
+The examples are real rows of the built catalogue (``seed_data/data``): Nazarbayev University, its most
+recent Horizon Europe project SPEAK (grant 101210055), its main partner the University of Warwick, the
+water priority area and the "Central Asia + Italy" track.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from seed_data.tables import InstitutionBase, InstitutionKind, ParticipationRole
+
+ROR_URL_PREFIX = "https://ror.org/"
+
+_NU_PUBLIC = {
+    "id": "pic-953676162",
+    "name": "Nazarbayev University",
+    "legal_name": "NAZARBAYEV UNIVERSITY",
+    "short_name": "NU",
+    "native_name": "Назарбаев Университет",
+    "country": "KZ",
+    "city": "Astana",
+    "kind": "university",
+    "ror_id": "052bx8q98",
+    "pic": "953676162",
+    "erasmus_code": None,
+    "website": "https://nu.edu.kz/",
+    "aliases": ["Назарбаев Университет", "Назарбаев Университеті", "NU"],
+    "domains": ["nu.edu.kz"],
+    "n_projects": 10,
+    "has_research_evidence": True,
+}
+
+_SPEAK = {
+    "id": "HE-101210055",
+    "acronym": "SPEAK",
+    "title": "Convergence of syntactic, prosodic, and interactional units in conversation",
+    "programme": "HORIZON",
+    "start_date": "2026-01-01",
+    "end_date": "2027-12-31",
+    "role": "associated_partner",
+}
+
+_WARWICK_PARTNER = {"id": "pic-999976784", "name": "University of Warwick", "country": "GB", "n_shared": 4}
+
+
+class InstitutionPublic(InstitutionBase):
+    """An institution as lists and search results show it."""
+
+    id: str
+    aliases: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list)
+    n_projects: int = Field(description="Distinct Horizon Europe and H2020 projects it took part in.")
+    has_research_evidence: bool = Field(description="Whether a Horizon Europe project (with text) names it.")
+    score: float | None = Field(
+        default=None, description="Search relevance, 0-100 (100: exact name or abbreviation); only with `q`."
+    )
+
+    model_config = {"json_schema_extra": {"examples": [{**_NU_PUBLIC, "score": 99.0}]}}
+
+
+class InstitutionsPublic(BaseModel):
+    """A page of institutions; ``count`` is the number of matches over all pages."""
+
+    data: list[InstitutionPublic]
+    count: int
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"data": [{**_NU_PUBLIC, "score": None}], "count": 1}]}
+    }
+
+
+class ProjectSummary(BaseModel):
+    """A project an institution took part in, and its role there."""
+
+    id: str
+    acronym: str | None
+    title: str | None
+    programme: str = Field(description='"HORIZON" (Horizon Europe) or "H2020".')
+    start_date: dt.date | None
+    end_date: dt.date | None
+    role: ParticipationRole
+
+    model_config = {"json_schema_extra": {"examples": [_SPEAK]}}
+
+
+class PartnerSummary(BaseModel):
+    """An institution that shares projects with another one."""
+
+    id: str
+    name: str
+    country: str
+    n_shared: int = Field(description="Projects both institutions took part in.")
+
+    model_config = {"json_schema_extra": {"examples": [_WARWICK_PARTNER]}}
+
+
+class InstitutionDetail(InstitutionPublic):
+    """An institution with its identifiers, profile, recent projects and main partners."""
+
+    ror_url: str | None = Field(description="The ROR record, https://ror.org/<ror_id>.")
+    provenance: list[str] = Field(description="Source records merged into this institution.")
+    profile: str = Field(
+        description="The text matching uses: the owner's profile if any, else the derived one."
+    )
+    profile_source: Literal["owner", "derived"]
+    profile_owner_updated: dt.datetime | None = None
+    projects: list[ProjectSummary] = Field(description="Most recent first, at most 50; see `n_projects`.")
+    partners: list[PartnerSummary] = Field(description="Institutions sharing the most projects, at most 20.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    **_NU_PUBLIC,
+                    "ror_url": "https://ror.org/052bx8q98",
+                    "provenance": ["he_org:953676162", "hipo:nu.edu.kz", "ror:052bx8q98"],
+                    "profile": "Nazarbayev University (university, Astana, KZ). Research subjects: general "
+                    "language studies; sensors; amorphous solids; composites; entrepreneurship; internet of "
+                    "things; geotechnics; democracy; human migrations; governance. Keywords: ...",
+                    "profile_source": "derived",
+                    "profile_owner_updated": None,
+                    "projects": [
+                        _SPEAK,
+                        {
+                            "id": "HE-101169415",
+                            "acronym": "FunctiGlass",
+                            "title": "Structured functional glasses for lasing sensing and health "
+                            "applications",
+                            "programme": "HORIZON",
+                            "start_date": "2025-03-01",
+                            "end_date": "2030-02-28",
+                            "role": "associated_partner",
+                        },
+                    ],
+                    "partners": [
+                        _WARWICK_PARTNER,
+                        {
+                            "id": "pic-998697354",
+                            "name": "Universidad Mayor de San Simon",
+                            "country": "BO",
+                            "n_shared": 3,
+                        },
+                    ],
+                }
+            ]
+        }
+    }
+
+
+class OpenAlexSubfield(BaseModel):
+    """An OpenAlex subfield."""
+
+    id: int
+    name: str
+
+
+class OpenAlexTopic(BaseModel):
+    """An OpenAlex topic and the subfield it belongs to."""
+
+    id: int
+    name: str
+    subfield_id: int
+
+
+_WATER = {
+    "key": "water",
+    "name": "Water resource management",
+    "description": "Research on the sustainable management of water resources: hydrological and "
+    "hydrogeological modelling, surface water and groundwater flow, river basin and transboundary water "
+    "management, ...",
+    "openalex_subfields": [{"id": 2312, "name": "Water Science and Technology"}],
+    "openalex_topics": [
+        {"id": 10330, "name": "Hydrological Modeling and Water Resource Management", "subfield_id": 2312},
+        {"id": 13375, "name": "Integrated Water Resources Management", "subfield_id": 2312},
+    ],
+    "euroscivoc_paths": [
+        "/engineering and technology/civil engineering/water engineering",
+        "/natural sciences/earth and related environmental sciences/hydrology",
+    ],
+    "sources": ["000_8d7216b4d8c792c0.txt", "004_fbdb0aefea6c4ad8.txt"],
+}
+
+_CA_ITALY = {
+    "key": "ca-italy",
+    "name": "Central Asia + Italy",
+    "family": "bilateral",
+    "description": "The 'Central Asia + Italy' cooperation format between the five Central Asian states and "
+    "Italy, which covers economic partnership, cultural exchange and educational projects. ...",
+    "requester_countries": ["KG", "KZ", "TJ", "TM", "UZ"],
+    "partner_countries": {"coordinator": ["IT"], "participant": ["IT"]},
+    "priority_areas": ["ai", "water", "biotech", "green-energy", "food-agri", "energy-security",
+                       "environment-climate", "advanced-materials", "space", "digital"],
+    "default_partner_kinds": ["university", "research"],
+    "sources": ["003_379b32556e94576d.txt"],
+}  # fmt: skip
+
+
+class PriorityAreaPublic(BaseModel):
+    """A national research priority area and its mapping onto OpenAlex and EuroSciVoc."""
+
+    key: str
+    name: str
+    description: str
+    openalex_subfields: list[OpenAlexSubfield]
+    openalex_topics: list[OpenAlexTopic]
+    euroscivoc_paths: list[str] = Field(description="EuroSciVoc prefixes; each matches its descendants.")
+    sources: list[str]
+
+    model_config = {"json_schema_extra": {"examples": [_WATER]}}
+
+
+class PriorityAreasPublic(BaseModel):
+    """All priority areas."""
+
+    data: list[PriorityAreaPublic]
+    count: int
+
+    model_config = {"json_schema_extra": {"examples": [{"data": [_WATER], "count": 1}]}}
+
+
+class ProgrammePublic(BaseModel):
+    """A funding programme or cooperation track and the countries eligible per role."""
+
+    key: str
+    name: str
+    family: str = Field(description="erasmus, horizon, bri or bilateral.")
+    description: str
+    requester_countries: list[str] = Field(description="Countries whose institutions may look for partners.")
+    partner_countries: dict[str, list[str]] = Field(description="Eligible partner countries by role.")
+    priority_areas: list[str] = Field(description="Keys of the priority areas the programme funds.")
+    default_partner_kinds: list[InstitutionKind]
+    sources: list[str]
+
+    model_config = {"json_schema_extra": {"examples": [_CA_ITALY]}}
+
+
+class ProgrammesPublic(BaseModel):
+    """All programmes."""
+
+    data: list[ProgrammePublic]
+    count: int
+
+    model_config = {"json_schema_extra": {"examples": [{"data": [_CA_ITALY], "count": 1}]}}
+
+
+class HealthPublic(BaseModel):
+    """The service is up and its institution index is loaded."""
+
+    status: Literal["ok"]
+    institutions: int = Field(description="Institutions in the search index.")
+    index_built_at: dt.datetime = Field(description="When the search index was built (UTC).")
+    database: str = Field(description="The database backend, e.g. sqlite or postgresql.")
+    version: str = Field(description="The partnermatch version serving.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "ok",
+                    "institutions": 58655,
+                    "index_built_at": "2025-11-20T09:30:00Z",
+                    "database": "sqlite",
+                    "version": "0.1.0",
+                }
+            ]
+        }
+    }
+
+
+class Problem(BaseModel):
+    """An error, as an RFC 9457 problem document (``application/problem+json``)."""
+
+    type: str = Field(description='"about:blank": the status says what kind of problem it is.')
+    title: str = Field(description="The HTTP status phrase.")
+    status: int
+    detail: str = Field(description="What went wrong, for a person to read.")
+    instance: str = Field(description="The request path.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "No institution with id 'pic-000000000'.",
+                    "instance": "/institutions/pic-000000000",
+                }
+            ]
+        }
+    }
+
+
+class ValidationProblem(Problem):
+    """A request that does not validate: ``errors`` lists each bad parameter (``loc``, ``msg``, ``type``)."""
+
+    errors: list[dict[str, Any]]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Unprocessable Entity",
+                    "status": 422,
+                    "detail": "query parameter 'limit': Input should be greater than or equal to 1",
+                    "instance": "/institutions",
+                    "errors": [
+                        {
+                            "type": "greater_than_equal",
+                            "loc": ["query", "limit"],
+                            "msg": "Input should be greater than or equal to 1",
+                            "input": "0",
+                            "ctx": {"ge": 1},
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
+
+def problem_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem documents for ``status_codes``."""
+    descriptions = {
+        404: "Unknown id or key.",
+        422: "Invalid parameters; `errors` names each.",
+        503: "The catalogue is not loaded yet.",
+    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in status_codes:
+        model = ValidationProblem if code == 422 else Problem
+        responses[code] = {
+            "description": descriptions.get(code, "Problem document."),
+            "content": {"application/problem+json": {"schema": model.model_json_schema()}},
+        }
+    return responses
