@@ -209,3 +209,28 @@ def test_openapi_examples_are_real_catalogue_values(client: TestClient) -> None:
         "PartnerSummary",
     ):
         assert components[name]["examples"], name
+
+
+def test_suggestions_rank_and_explain(client: TestClient) -> None:
+    body = {"requester_id": "pic-953676162", "programme": "erasmus-mobility", "areas": ["ai"], "k": 3}
+    response = client.post("/suggestions", json=body)
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    assert payload["requester"]["id"] == "pic-953676162"
+    assert payload["data"], "the Italian institutions of the mini catalogue are eligible"
+    for suggestion in payload["data"]:
+        total = sum(c["contribution"] for c in suggestion["components"])
+        assert abs(total - suggestion["score"]) < 1e-3
+        assert suggestion["institution"]["id"] != "pic-953676162"
+
+
+def test_suggestions_reject_unknown_names_with_422_naming_the_field(client: TestClient) -> None:
+    for body, field in [
+        ({"requester_id": "pic-0", "programme": "erasmus-mobility"}, "requester_id"),
+        ({"text": "water", "programme": "moon-programme"}, "programme"),
+        ({"text": "water", "programme": "ca-italy", "areas": ["astrology"]}, "areas"),
+    ]:
+        problem = _assert_problem(client.post("/suggestions", json=body), 422, "/suggestions")
+        assert field in problem["detail"]
+    problem = _assert_problem(client.post("/suggestions", json={"programme": "bri", "k": 0}), 422, "/suggestions")
+    assert "errors" in problem
