@@ -1,0 +1,33 @@
+"""Property-based API test: schemathesis generates requests from the OpenAPI schema; none may get a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+
+@pytest.fixture
+def started_app(app: FastAPI) -> Iterator[FastAPI]:
+    """The app over the mini catalogue with its lifespan run (indexes built)."""
+    with TestClient(app):
+        yield app
+
+
+@pytest.fixture
+def api_schema(started_app: FastAPI) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", started_app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_input_gives_a_server_error(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=[not_a_server_error])
