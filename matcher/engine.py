@@ -64,7 +64,7 @@ class ProjectInfo:
     programme: str
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: an index is cached against (filter masks), never compared by value
 class CatalogueIndex:
     """Everything the scoring components need, as arrays aligned on institution rows ``0..n-1``.
 

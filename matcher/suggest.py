@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +69,14 @@ def resolve_profile(base: ScoringProfile, request: SuggestionRequest) -> Scoring
     )
 
 
+@lru_cache(maxsize=256)
+def _filter_mask(index: CatalogueIndex, countries: frozenset[str], kinds: frozenset[str]) -> npt.NDArray[np.bool_]:
+    # string comparisons over every institution cost milliseconds; a request's filters repeat, so cache them
+    mask = np.isin(index.countries, sorted(countries)) & np.isin(index.kinds, sorted(kinds))
+    mask.flags.writeable = False
+    return mask
+
+
 def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requester_row: int | None,
                   ties: TiePreference) -> IntArray:
     """Rows that may be suggested: the programme's partner countries and kinds, the request's filters."""
@@ -77,7 +86,7 @@ def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requeste
     if request.countries:
         allowed_countries &= {c.upper() for c in request.countries}
     kinds = set(request.kinds or programme["default_partner_kinds"])
-    mask = np.isin(index.countries, sorted(allowed_countries)) & np.isin(index.kinds, sorted(kinds))
+    mask = _filter_mask(index, frozenset(allowed_countries), frozenset(kinds)).copy()
     for inst_id in request.exclude:
         if inst_id in index.row_of:
             mask[index.row_of[inst_id]] = False

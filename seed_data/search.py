@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process, utils
 
-from seed_data.names import fold
+from seed_data.names import fold, web_host
 
 # Domain labels that are not an abbreviation of the institution ("www.edu.kz" says nothing).
 _GENERIC_LABELS = frozenset({"www", "edu", "ac", "org", "com", "gov", "net", "univ", "uni", "web", "portal"})
@@ -60,6 +60,7 @@ class InstitutionIndex:
         self._keys: list[str] = []
         self._owners: list[str] = []
         self._abbrev: dict[str, list[str]] = {}
+        self._domains: dict[str, list[str]] = {}
         for row in self.rows.values():
             for name in dict.fromkeys([row.name, *row.aliases, *([row.short_name] if row.short_name else [])]):
                 key = utils.default_process(fold(name))
@@ -70,6 +71,8 @@ class InstitutionIndex:
                     self._owners.append(row.id)
             for label in _abbreviations(row):
                 self._abbrev.setdefault(label, []).append(row.id)
+            for domain in row.domains:
+                self._domains.setdefault(domain, []).append(row.id)
 
     def search(self, query: str, *, limit: int = 20, allowed: set[str] | None = None) -> list[SearchHit]:
         """The best ``limit`` institutions for ``query``, best first; ties go to the one with more projects.
@@ -80,7 +83,8 @@ class InstitutionIndex:
         if not folded:
             return []
         best: dict[str, SearchHit] = {}
-        for inst_id in self._abbrev.get(folded.replace(" ", ""), []):
+        host = web_host(folded) if "." in folded and " " not in folded else None
+        for inst_id in [*self._abbrev.get(folded.replace(" ", ""), []), *self._domains.get(host or "", [])]:
             best[inst_id] = SearchHit(inst_id, 100.0, query)
         processed = utils.default_process(folded)
         short = len(processed) <= SHORT_QUERY_LENGTH and " " not in processed
