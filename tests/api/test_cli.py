@@ -1,0 +1,77 @@
+"""The partnermatch CLI as a user runs it, on a catalogue built from the real-source slice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.settings import get_settings
+
+RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh SQLite file as the database and a freshly built catalogue folder; returns that folder."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'pm.sqlite3'}")
+    get_settings.cache_clear()
+    out = tmp_path / "catalogue"
+    result = runner.invoke(app, ["catalogue", "build", "--raw", str(RAW), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Institutions named in policy texts" in result.output
+    yield out
+    get_settings.cache_clear()
+
+
+def test_db_init_twice_then_search(cli_env: Path) -> None:
+    first = runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)])
+    assert second.exit_code == 0
+    assert "institutions   │ 0        │ 0       │" in second.output  # nothing inserted or updated
+    found = runner.invoke(app, ["institutions", "search", "KazNU", "--json", "--limit", "1"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)[0]["id"] == "pic-959424479"
+    table = runner.invoke(app, ["institutions", "search", "Nazarbaev Univrsity", "--country", "KZ"])
+    assert "Nazarbayev University" in table.output and "PIC 953676162" in table.output
+
+
+def test_stats_json_matches_the_build_report(cli_env: Path) -> None:
+    result = runner.invoke(app, ["catalogue", "stats", "--json", "--data-dir", str(cli_env)])
+    stats = json.loads(result.stdout)
+    assert stats["institutions"]["by_country_group"]["Kazakhstan"] >= 100
+    assert set(stats["sources"]) == {"eche", "h2020", "he_organisations", "he_projects", "hipo", "ror"}
+
+
+def test_import_rejects_a_bad_file_whole_and_dry_run_changes_nothing(cli_env: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)]).exit_code == 0
+    bad = tmp_path / "office.csv"
+    bad.write_text("pic,legal_name,country,profile\n953676162,,KZ,Water research\n123,Nowhere,ZZ,\n")
+    result = runner.invoke(app, ["import", "institutions", str(bad)])
+    assert result.exit_code == 1
+    assert "row 3" in result.output and "country" in result.output and "nothing imported" in result.output
+    good = tmp_path / "good.csv"
+    good.write_text("pic,profile\n953676162,Hydrology and water management in Central Asia\n")
+    dry = runner.invoke(app, ["import", "institutions", str(good), "--dry-run"])
+    assert dry.exit_code == 0 and "would update pic-953676162" in dry.output
+    again = runner.invoke(app, ["import", "institutions", str(good), "--dry-run"])
+    assert "would update pic-953676162" in again.output  # the dry run wrote nothing
+
+
+def test_suggest_prints_a_table_and_json(cli_env: Path) -> None:
+    assert runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)]).exit_code == 0
+    result = runner.invoke(app, ["suggest", "KazNU", "--programme", "horizon-europe", "--area", "water",
+                                 "--k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["requester"]["id"] == "pic-959424479" and len(payload["data"]) == 3
+    table = runner.invoke(app, ["suggest", "KazNU", "--programme", "horizon-europe", "--area", "water", "--k", "3"])
+    assert "Partners for Al-Farabi Kazakh National University" in table.output
+    unknown = runner.invoke(app, ["suggest", "KazNU", "--programme", "moon"])
+    assert unknown.exit_code == 1 and "unknown programme" in unknown.output
