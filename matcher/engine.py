@@ -299,6 +299,71 @@ def texts_and_vectors(*, session: Session, embedder: Embedder) -> tuple[list[str
     return list(unique), result.vectors[list(unique.values())]
 
 
+@dataclass
+class CatalogueRows:
+    """The catalogue as plain rows, read once and reused (e.g. for indexes at several dates)."""
+
+    institutions: list[dict[str, Any]]
+    projects: list[dict[str, Any]]
+    participations: list[dict[str, Any]]
+    areas: list[dict[str, Any]]
+    programmes: list[dict[str, Any]]
+
+
+def read_catalogue(session: Session) -> CatalogueRows:
+    """Read the columns the matcher needs from the database."""
+    inst_cols = [Institution.id, Institution.name, Institution.country, Institution.kind, Institution.city,
+                 Institution.pic, Institution.ror_id, Institution.erasmus_code, Institution.website,
+                 Institution.native_name, Institution.profile_owner]
+    institutions = [dict(r._mapping) for r in session.execute(select(*inst_cols).order_by(Institution.id))]
+    for row in institutions:
+        row["kind"] = getattr(row["kind"], "value", row["kind"])
+    proj_cols = [Project.id, Project.programme, Project.acronym, Project.title, Project.objective,
+                 Project.keywords, Project.euroscivoc, Project.start_date]
+    projects = [dict(r._mapping) for r in session.execute(select(*proj_cols).order_by(Project.id))]
+    part_cols = [Participation.project_id, Participation.pic, Participation.role, Participation.institution_id]
+    participations = [
+        {"project_id": r[0], "pic": r[1], "role": getattr(r[2], "value", r[2]), "institution_id": r[3]}
+        for r in session.execute(select(*part_cols))
+    ]
+    areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
+    programmes = [p.model_dump() for p in session.scalars(select(Programme).order_by(Programme.key))]
+    return CatalogueRows(institutions, projects, participations, areas, programmes)
+
+
+def embed_projects(rows: CatalogueRows, *, session: Session, embedder: Embedder, stats: EmbeddingStats,
+                   show_progress: bool | None = None) -> dict[str, npt.NDArray[np.float32]]:
+    """Vectors of every project with text, from the cache (embedding and caching what it lacks)."""
+    with_text = [(p["id"], t) for p in rows.projects if (t := project_text(p))]
+    result = embed_with_cache(embedder, [t for _, t in with_text], session=session, show_progress=show_progress)
+    stats.hits += result.n_hits
+    stats.misses += result.n_misses
+    return {pid: result.vectors[k] for k, (pid, _) in enumerate(with_text)}
+
+
+def index_from_rows(rows: CatalogueRows, *, session: Session, embedder: Embedder,
+                    project_vectors: Mapping[str, npt.NDArray[np.float32]], stats: EmbeddingStats,
+                    as_of: dt.date | None = None) -> CatalogueIndex:
+    """Embed owner profiles and areas (cached) and build the index as of ``as_of``."""
+    owners = [(r["id"], r["profile_owner"]) for r in rows.institutions if r.get("profile_owner")]
+    owner_result = embed_with_cache(embedder, [t for _, t in owners], session=session)
+    area_result = embed_with_cache(embedder, [area_text(a) for a in rows.areas], session=session)
+    for result in (owner_result, area_result):
+        stats.hits += result.n_hits
+        stats.misses += result.n_misses
+    return build_index(
+        institutions=rows.institutions,
+        projects=rows.projects,
+        participations=rows.participations,
+        project_vectors=project_vectors,
+        owner_vectors={iid: owner_result.vectors[k] for k, (iid, _) in enumerate(owners)},
+        areas=rows.areas,
+        area_vectors=area_result.vectors,
+        programmes=rows.programmes,
+        as_of=as_of,
+    )
+
+
 def load_index(
     *,
     session: Session,
@@ -312,52 +377,12 @@ def load_index(
     New vectors are added to ``session``; the caller commits so the next start finds them cached.
     """
     stats = stats if stats is not None else EmbeddingStats()
-    inst_cols = [Institution.id, Institution.name, Institution.country, Institution.kind, Institution.city,
-                 Institution.pic, Institution.ror_id, Institution.erasmus_code, Institution.website,
-                 Institution.native_name, Institution.profile_owner]
-    institutions = [dict(r._mapping) for r in session.execute(select(*inst_cols).order_by(Institution.id))]
-    for row in institutions:
-        row["kind"] = getattr(row["kind"], "value", row["kind"])
-        row["id"], row["name"], row["country"] = str(row["id"]), str(row["name"]), str(row["country"])
-    proj_cols = [Project.id, Project.programme, Project.acronym, Project.title, Project.objective,
-                 Project.keywords, Project.euroscivoc, Project.start_date]
-    projects = [dict(r._mapping) for r in session.execute(select(*proj_cols))]
-    part_cols = [Participation.project_id, Participation.pic, Participation.role, Participation.institution_id]
-    participations = [
-        {"project_id": r[0], "pic": r[1], "role": getattr(r[2], "value", r[2]), "institution_id": r[3]}
-        for r in session.execute(select(*part_cols))
-    ]
-    areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
-    programmes = [p.model_dump() for p in session.scalars(select(Programme).order_by(Programme.key))]
-
-    with_text = [(p["id"], t) for p in projects
-                 if (as_of is None or (p["start_date"] and p["start_date"] < as_of)) and (t := project_text(p))]
-    result = embed_with_cache(embedder, [t for _, t in with_text], session=session, show_progress=show_progress)
-    stats.hits += result.n_hits
-    stats.misses += result.n_misses
-    project_vectors = {pid: result.vectors[k] for k, (pid, _) in enumerate(with_text)}
-
-    owners = [(r["id"], r["profile_owner"]) for r in institutions if r.get("profile_owner")]
-    owner_result = embed_with_cache(embedder, [t for _, t in owners], session=session)
-    stats.hits += owner_result.n_hits
-    stats.misses += owner_result.n_misses
-    owner_vectors = {iid: owner_result.vectors[k] for k, (iid, _) in enumerate(owners)}
-
-    area_result = embed_with_cache(embedder, [area_text(a) for a in areas], session=session)
-    stats.hits += area_result.n_hits
-    stats.misses += area_result.n_misses
+    rows = read_catalogue(session)
+    vectors = embed_projects(rows, session=session, embedder=embedder, stats=stats, show_progress=show_progress)
+    index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors, stats=stats,
+                            as_of=as_of)
     logger.info("embeddings: %d cached, %d embedded", stats.hits, stats.misses)
-    return build_index(
-        institutions=institutions,
-        projects=projects,
-        participations=participations,
-        project_vectors=project_vectors,
-        owner_vectors=owner_vectors,
-        areas=areas,
-        area_vectors=area_result.vectors,
-        programmes=programmes,
-        as_of=as_of,
-    )
+    return index
 
 
 def calibrate_thematic(cosines: FloatArray, quantiles: FloatArray) -> FloatArray:

@@ -1,0 +1,298 @@
+"""Evaluation on real history: rank partners as of a cutoff date, score against what happened after it.
+
+Task "partners for a project idea": every Horizon Europe project starting in ``[cutoff, until)`` is a
+request; its title, objective and keywords are the idea and its coordinator the requester. The index is
+built as of ``cutoff`` (``build_index(as_of=cutoff)``), so profiles, area strengths, track records and
+the graph know only projects that started before it. All institutions but the coordinator are ranked;
+the truth is the project's other named participants.
+
+Task "new partners for an institution": institutions with projects before the cutoff; the truth is the
+institutions they first share a project with in ``[cutoff, until)``; existing partners are not ranked.
+
+Every method ranks the same candidates for the same queries: random, popularity, TF-IDF text similarity,
+embeddings only, graph only (Adamic–Adar) and the hybrid under a scoring profile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sqlmodel import Session
+
+from embeddings.base import Embedder
+from matcher.components import Query, adamic_adar, get_component
+from matcher.engine import CatalogueIndex, CatalogueRows, EmbeddingStats, FloatArray, index_from_rows
+from matcher.metrics import METRICS, query_metrics, relevant_ranks
+from matcher.texts import project_text
+from matcher.types import COMPONENTS, ScoringProfile, TiePreference
+
+logger = logging.getLogger(__name__)
+
+CENTRAL_ASIA_OTHER = frozenset({"KG", "TJ", "TM", "UZ"})
+# Areas inferred for an idea: the ones its text is most similar to (the request names none).
+N_IDEA_AREAS = 2
+# The TF-IDF baseline keeps words in at least this many institution documents (typos and ids are noise).
+TFIDF_MIN_DF = 2
+# TF-IDF documents hold an institution's most recent projects only: the busiest institutions have over a
+# thousand, and their concatenated texts would dominate memory and time for little ranking gain.
+TFIDF_MAX_PROJECTS = 20
+BASELINES = ("random", "popularity", "tfidf", "embeddings", "graph")
+
+
+@dataclass
+class EvalQuery:
+    """One request of an evaluation task with its truth (rows of the index)."""
+
+    id: str
+    requester_row: int
+    vector: npt.NDArray[np.float32] | None
+    text: str | None
+    truth: npt.NDArray[np.intp]
+    newcomers: npt.NDArray[np.intp]  # truth rows with no project before the cutoff
+    exclude: npt.NDArray[np.intp]  # rows never ranked (requester, existing partners)
+    tags: frozenset[str] = frozenset()
+    start_date: dt.date | None = None
+
+
+@dataclass
+class MethodResult:
+    """Per-query metrics of one method; ``summary`` averages them per breakdown."""
+
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_query_newcomers: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def summary(self, queries: Sequence[EvalQuery]) -> dict[str, dict[str, float | int]]:
+        groups: dict[str, list[str]] = {"all": [q.id for q in queries]}
+        for tag in ("kz", "central_asia", "china"):
+            groups[tag] = [q.id for q in queries if tag in q.tags]
+        out: dict[str, dict[str, float | int]] = {}
+        for name, ids in groups.items():
+            out[name] = _mean([self.per_query[i] for i in ids if i in self.per_query])
+        out["newcomers"] = _mean(list(self.per_query_newcomers.values()))
+        return out
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float | int]:
+    if not rows:
+        return {"n_queries": 0, **dict.fromkeys(METRICS, 0.0)}
+    return {"n_queries": len(rows), **{m: round(float(np.mean([r[m] for r in rows])), 4) for m in METRICS}}
+
+
+def project_idea_queries(
+    index: CatalogueIndex,
+    *,
+    projects: Sequence[Mapping[str, object]],
+    participations: Sequence[Mapping[str, object]],
+    idea_vectors: Mapping[str, npt.NDArray[np.float32]],
+    idea_texts: Mapping[str, str],
+    cutoff: dt.date,
+    until: dt.date,
+    restrict_to: set[str] | None = None,
+) -> list[EvalQuery]:
+    """Queries of the project-idea task: Horizon Europe projects starting in ``[cutoff, until)``."""
+    assert index.as_of == cutoff, "the index must be built as of the cutoff"
+    in_window = {str(p["id"]): p for p in projects
+                 if p["programme"] == "HORIZON" and p.get("start_date") and cutoff <= p["start_date"] < until
+                 and (restrict_to is None or p["id"] in restrict_to)}
+    members: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for part in participations:
+        if part["project_id"] in in_window and part.get("institution_id"):
+            members[str(part["project_id"])].append((str(part["institution_id"]), str(part["role"])))
+    past_projects = np.asarray(index.membership[: index.n].sum(axis=1)).ravel()
+    queries = []
+    for project_id, project in sorted(in_window.items()):
+        coordinators = [i for i, role in members[project_id] if role == "coordinator"]
+        if not coordinators or project_id not in idea_vectors:
+            continue
+        requester = index.row_of[coordinators[0]]
+        truth = np.array(sorted({index.row_of[i] for i, _ in members[project_id]} - {requester}), dtype=np.intp)
+        if len(truth) == 0:
+            continue
+        countries = {index.institutions[r].country for r in truth} | {index.institutions[requester].country}
+        tags = {tag for tag, hit in (("kz", "KZ" in countries), ("central_asia", bool(countries & CENTRAL_ASIA_OTHER)),
+                                     ("china", "CN" in countries)) if hit}
+        queries.append(EvalQuery(
+            id=project_id, requester_row=requester, vector=idea_vectors[project_id], text=idea_texts.get(project_id),
+            truth=truth, newcomers=truth[past_projects[truth] == 0], exclude=np.array([requester], dtype=np.intp),
+            tags=frozenset(tags), start_date=project["start_date"]))  # type: ignore[arg-type]
+    logger.info("project-idea task: %d queries (%d projects in the window)", len(queries), len(in_window))
+    return queries
+
+
+def new_partner_queries(
+    index: CatalogueIndex,
+    *,
+    projects: Sequence[Mapping[str, object]],
+    participations: Sequence[Mapping[str, object]],
+    cutoff: dt.date,
+    until: dt.date,
+    max_queries: int = 1000,
+    random_state: int = 0,
+) -> list[EvalQuery]:
+    """Queries of the new-partner task: for institutions active before the cutoff, the institutions they
+    first work with in ``[cutoff, until)`` (a sample of ``max_queries`` requesters, fixed by the seed)."""
+    assert index.as_of == cutoff, "the index must be built as of the cutoff"
+    window = {str(p["id"]) for p in projects if p.get("start_date") and cutoff <= p["start_date"] < until}
+    members: dict[str, set[int]] = defaultdict(set)
+    for part in participations:
+        if part["project_id"] in window and part.get("institution_id"):
+            members[str(part["project_id"])].add(index.row_of[str(part["institution_id"])])
+    future: dict[int, set[int]] = defaultdict(set)
+    for rows in members.values():
+        for row in rows:
+            future[row] |= rows - {row}
+    active = np.flatnonzero(index.has_evidence)
+    queries = []
+    for row in active:
+        past = set(index.graph[row].indices[index.graph[row].indices < index.n])
+        new = sorted(future.get(int(row), set()) - past)
+        if not new:
+            continue
+        exclude = np.array(sorted(past | {int(row)}), dtype=np.intp)
+        queries.append(EvalQuery(id=index.institutions[row].id, requester_row=int(row), vector=index.vectors[row],
+                                 text=None, truth=np.array(new, dtype=np.intp), newcomers=np.array([], dtype=np.intp),
+                                 exclude=exclude))
+    rng = np.random.default_rng(random_state)
+    if len(queries) > max_queries:
+        keep = sorted(rng.choice(len(queries), size=max_queries, replace=False))
+        queries = [queries[i] for i in keep]
+    logger.info("new-partner task: %d queries", len(queries))
+    return queries
+
+
+Scorer = Callable[[EvalQuery], FloatArray]
+
+
+def component_matrix(index: CatalogueIndex, query: EvalQuery, *, ties: TiePreference = TiePreference.neutral,
+                     programme_family: str = "horizon") -> FloatArray:
+    """Component values of every institution for ``query``: shape (n, len(COMPONENTS))."""
+    rows = np.arange(index.n)
+    area_cols: list[int] = []
+    if query.vector is not None and len(index.area_keys):
+        area_cols = list(np.argsort(-(index.area_vectors @ query.vector))[:N_IDEA_AREAS])
+    strength = index.area_strength[query.requester_row] if index.has_evidence[query.requester_row] else None
+    q = Query(vector=query.vector, area_cols=area_cols, requester_row=query.requester_row,
+              requester_strength=strength, programme_family=programme_family, ties=ties)
+    return np.column_stack([get_component(name).score(q, index, rows) for name in COMPONENTS])
+
+
+def hybrid_scorer(index: CatalogueIndex, profile: ScoringProfile) -> Scorer:
+    """The weighted sum of the components under ``profile`` (diversity re-ranking is left out: it changes
+    the order within a shortlist, not which institutions are relevant)."""
+    weights = profile.weights.normalised()
+    w = np.array([weights[name] for name in COMPONENTS])
+    return lambda query: component_matrix(index, query, ties=profile.ties) @ w
+
+
+def baseline_scorers(index: CatalogueIndex, *, institution_texts: Mapping[str, str] | None = None,
+                     random_state: int = 0) -> dict[str, Scorer]:
+    """The single-signal baselines over the same index. ``institution_texts`` (id -> text of its projects
+    before the cutoff) feeds TF-IDF; without it TF-IDF is left out."""
+    rng = np.random.default_rng(random_state)
+    popularity = np.asarray(index.membership[: index.n].sum(axis=1), dtype=np.float64).ravel()
+    scorers: dict[str, Scorer] = {
+        "random": lambda query: rng.random(index.n),
+        "popularity": lambda query: popularity,
+        "embeddings": lambda query: (index.vectors @ query.vector).astype(np.float64) if query.vector is not None
+        else np.zeros(index.n),
+        "graph": lambda query: adamic_adar(index, query.requester_row)[: index.n],
+    }
+    if institution_texts is not None:
+        docs = [institution_texts.get(info.id, "") for info in index.institutions]
+        vectorizer = TfidfVectorizer(min_df=TFIDF_MIN_DF, stop_words="english", sublinear_tf=True, dtype=np.float32)
+        matrix: sp.csr_matrix = vectorizer.fit_transform(docs)
+
+        def tfidf(query: EvalQuery) -> FloatArray:
+            if not query.text:
+                return np.zeros(index.n)
+            return np.asarray((matrix @ vectorizer.transform([query.text]).T).todense(), dtype=np.float64).ravel()
+
+        scorers["tfidf"] = tfidf
+    return scorers
+
+
+def evaluate(queries: Sequence[EvalQuery], scorers: Mapping[str, Scorer]) -> dict[str, MethodResult]:
+    """Run every scorer on every query; excluded rows are ranked last (they can never be relevant)."""
+    results = {name: MethodResult() for name in scorers}
+    for query in queries:
+        for name, scorer in scorers.items():
+            scores = np.array(scorer(query), dtype=np.float64, copy=True)
+            scores[query.exclude] = -np.inf
+            ranks = relevant_ranks(scores, query.truth)
+            results[name].per_query[query.id] = query_metrics(ranks)
+            if len(query.newcomers):
+                results[name].per_query_newcomers[query.id] = query_metrics(
+                    relevant_ranks(scores, query.newcomers))
+    return results
+
+
+def institution_texts_before(
+    projects: Iterable[Mapping[str, object]],
+    participations: Iterable[Mapping[str, object]],
+    *,
+    cutoff: dt.date,
+    text_of: Callable[[Mapping[str, object]], str | None],
+) -> dict[str, str]:
+    """For TF-IDF: each institution's project texts from before ``cutoff``, concatenated."""
+    dated = {str(p["id"]): p for p in projects if p.get("start_date") and p["start_date"] < cutoff}
+    own: dict[str, list[Mapping[str, object]]] = defaultdict(list)
+    for part in participations:
+        project = dated.get(str(part["project_id"]))
+        if project is not None and part.get("institution_id"):
+            own[str(part["institution_id"])].append(project)
+    out = {}
+    for inst, items in own.items():
+        recent = sorted(items, key=lambda p: (p["start_date"], str(p["id"])), reverse=True)[:TFIDF_MAX_PROJECTS]
+        texts = [t for p in recent if (t := text_of(p))]
+        if texts:
+            out[inst] = " ".join(texts)
+    return out
+
+
+def run_evaluation(
+    rows: CatalogueRows,
+    *,
+    session: Session,
+    embedder: Embedder,
+    project_vectors: Mapping[str, npt.NDArray[np.float32]],
+    cutoff: dt.date,
+    until: dt.date,
+    profile: ScoringProfile,
+    restrict_to: set[str] | None = None,
+    max_new_partner_queries: int = 1000,
+) -> dict[str, object]:
+    """Both tasks, every baseline and the hybrid under ``profile``; returns the report (JSON-ready)."""
+    started = time.perf_counter()
+    index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=project_vectors,
+                            stats=EmbeddingStats(), as_of=cutoff)
+    # an idea is the window project's own text (embedded as a document: it is the same kind of text)
+    texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
+    idea_queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
+                                        idea_vectors=project_vectors, idea_texts=texts, cutoff=cutoff, until=until,
+                                        restrict_to=restrict_to)
+    scorers = baseline_scorers(index, institution_texts=institution_texts_before(
+        rows.projects, rows.participations, cutoff=cutoff, text_of=project_text))
+    scorers["hybrid"] = hybrid_scorer(index, profile)
+    idea_results = evaluate(idea_queries, scorers)
+    partner_queries = new_partner_queries(index, projects=rows.projects, participations=rows.participations,
+                                          cutoff=cutoff, until=until, max_queries=max_new_partner_queries)
+    partner_scorers = {name: scorer for name, scorer in scorers.items() if name != "tfidf"}
+    partner_results = evaluate(partner_queries, partner_scorers)
+    return {
+        "cutoff": cutoff.isoformat(),
+        "until": until.isoformat(),
+        "index": index.stats,
+        "profile": profile.model_dump(mode="json"),
+        "project_idea": {name: result.summary(idea_queries) for name, result in idea_results.items()},
+        "new_partners": {name: result.summary(partner_queries)["all"] for name, result in partner_results.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
