@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -74,3 +75,25 @@ def test_run_reports_every_method_and_breakdown(loaded: Engine, embedder) -> Non
     for summary in methods.values():
         assert 0.0 <= summary["all"]["ndcg@10"] <= 1.0
     assert set(report["new_partners"]) == {"random", "popularity", "embeddings", "graph", "hybrid"}
+
+
+def test_learned_weights_are_non_negative_normalised_and_reproducible(loaded: Engine, embedder) -> None:
+    from matcher.learn import WeightLearner, learn_profile
+
+    with Session(loaded) as session:
+        rows = read_catalogue(session)
+        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
+        index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                stats=EmbeddingStats(), as_of=dt.date(2023, 1, 1))
+    queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
+                                   idea_vectors=vectors, idea_texts={}, cutoff=dt.date(2023, 1, 1), until=CUTOFF)
+    base = load_default_profiles()["horizon-europe"]
+    first, provenance = learn_profile(index, queries, base=base, random_state=0)
+    second, _ = learn_profile(index, queries, base=base, random_state=0)
+    weights = first.weights.model_dump()
+    assert all(w >= 0 for w in weights.values()) and sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert first == second and first.mmr_lambda == base.mmr_lambda
+    assert provenance["n_positive"] > 0 and provenance["components"] == list(weights)
+    learner = WeightLearner(C=1.0, random_state=0)
+    assert learner.fit(np.array([[0.9, 0.1], [0.8, 0.3], [0.1, 0.2], [0.2, 0.1]]), np.array([1, 1, 0, 0])) is learner
+    assert learner.weights_[0] > learner.weights_[1]  # the first column separates the classes
