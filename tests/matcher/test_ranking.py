@@ -156,3 +156,15 @@ def test_mmr_with_lambda_one_is_plain_ranking_and_lower_lambda_diversifies() -> 
 def test_registry_has_every_component() -> None:
     assert set(REGISTRY) == set(COMPONENTS)
     assert Query(vector=None, area_cols=[]).ties is TiePreference.neutral
+
+
+def test_adamic_adar_matches_its_definition(index) -> None:
+    """Sum over shared partners z of 1 / log(degree(z)), computed naively on the fixture's graph."""
+    from matcher.components import adamic_adar
+
+    graph = index.graph.toarray() > 0
+    degree = graph.sum(axis=1)
+    for node in range(graph.shape[0]):
+        expected = [sum(1 / np.log(degree[z]) for z in np.flatnonzero(graph[node] & graph[other]) if degree[z] >= 2)
+                    for other in range(graph.shape[0])]
+        assert adamic_adar(index, node) == pytest.approx(expected)
