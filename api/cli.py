@@ -14,8 +14,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from api.cli_admin import keys_app, weights_app
+from api.cli_evaluate import evaluate, learn_weights
 from api.db import create_schema, make_engine
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
@@ -23,9 +26,9 @@ from embeddings.st import SentenceTransformerEmbedder
 from embeddings.store import save_vector_file, seed_cache_from_file
 from matcher.engine import EmbeddingStats, texts_and_vectors
 from matcher.engine import load_index as load_matching_index
-from matcher.profiles import load_default_profiles
 from matcher.suggest import Matcher, RequestError
 from matcher.types import SuggestionRequest
+from matcher.weights import ProfileNotFound, ensure_default_profiles, published_version, to_scoring_profile
 from seed_data.build import build_catalogue
 from seed_data.crud import CatalogueError, load_catalogue
 from seed_data.files import DATA_DIR, read_json
@@ -256,18 +259,25 @@ def suggest(
         requester_id = _resolve_requester(session, requester).id if requester else None
         index = load_matching_index(session=session, embedder=embedder)
         session.commit()
-    profiles = load_default_profiles()
+        try:
+            ensure_default_profiles(session=session)
+            session.commit()
+            version = published_version(programme, session=session)
+        except SQLAlchemyError as exc:
+            raise _fail("the database has no weight profiles table: run `partnermatch db init`") from exc
+        except ProfileNotFound as exc:
+            raise _fail(str(exc)) from exc
+        profile, version_id = to_scoring_profile(version), version.id
     try:
         request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, areas=area or [],
                                     countries=country, new_partners_only=new_partners_only, k=k)
     except ValidationError as exc:
         raise _fail(str(exc)) from exc
-    if programme not in profiles:
-        raise _fail(f"unknown programme {programme!r}; known: {sorted(profiles)}")
     try:
-        response = Matcher(index, embedder).suggest(request, profiles[programme])
+        response = Matcher(index, embedder).suggest(request, profile)
     except RequestError as exc:
         raise _fail(str(exc)) from exc
+    response = response.model_copy(update={"profile_version_id": version_id})
     if as_json:
         typer.echo(response.model_dump_json(indent=1))
         return
@@ -320,3 +330,9 @@ def institutions_search(
     console.print(table)
     if not hits:
         console.print("no institution matches")
+
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(weights_app, name="weights")
+app.command("evaluate")(evaluate)
+app.command("learn-weights")(learn_weights)

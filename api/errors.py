@@ -1,6 +1,6 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), rendered in one place.
 
-Route code raises domain exceptions (``NotFound``, ``CatalogueUnavailable``) instead of building
+Route code raises domain exceptions (``NotFound``, ``CatalogueUnavailable``, ``Unauthorized``) instead of building
 responses; ``install`` registers the handlers that turn those, request-validation errors, every
 ``HTTPException`` and any unexpected exception into a problem document with ``type``, ``title``,
 ``status``, ``detail`` and ``instance``. An unexpected exception is logged with its traceback and
@@ -47,6 +47,22 @@ class InvalidRequest(ValueError):
 
 class CatalogueUnavailable(RuntimeError):
     """The catalogue (database or search index) is not loaded, so the request cannot be answered yet."""
+
+
+class Unauthorized(Exception):
+    """No API key, or one that is unknown or revoked: a 401 with a ``WWW-Authenticate`` challenge.
+
+    ``error`` is the RFC 6750 error code for a key that was sent but is not valid (``invalid_token``);
+    a request that sent none gets the bare challenge.
+    """
+
+    def __init__(self, detail: str, *, error: str | None = None) -> None:
+        super().__init__(detail)
+        self.error = error
+
+
+class Forbidden(Exception):
+    """A valid API key whose role may not do this: a 403."""
 
 
 def problem(
@@ -100,6 +116,20 @@ def _on_invalid(request: Request, exc: Exception) -> JSONResponse:
                    errors=errors)
 
 
+# The challenge names Bearer, the standard scheme we accept; the X-API-Key header carries the same key.
+AUTH_REALM = "partnermatch"
+
+
+def _on_unauthorized(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Unauthorized)
+    challenge = f'Bearer realm="{AUTH_REALM}"' + (f', error="{exc.error}"' if exc.error else "")
+    return problem(request, status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": challenge})
+
+
+def _on_forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return problem(request, status.HTTP_403_FORBIDDEN, str(exc))
+
+
 def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
 
@@ -135,6 +165,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _on_not_found)
     app.add_exception_handler(InvalidRequest, _on_invalid)
     app.add_exception_handler(CatalogueUnavailable, _on_unavailable)
+    app.add_exception_handler(Unauthorized, _on_unauthorized)
+    app.add_exception_handler(Forbidden, _on_forbidden)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(Exception, _on_unexpected)

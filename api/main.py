@@ -21,14 +21,14 @@ from sqlmodel import Session, select
 
 from api import errors
 from api.db import make_engine
-from api.routes import areas, health, institutions, programmes, suggestions
+from api.routes import areas, feedback, health, institutions, programmes, suggestions, weights
 from api.settings import Settings, get_settings
 from embeddings.base import Embedder
 from embeddings.st import SentenceTransformerEmbedder
 from matcher.engine import EmbeddingStats
 from matcher.engine import load_index as load_matching_index
-from matcher.profiles import load_default_profiles
 from matcher.suggest import Matcher
+from matcher.weights import ProfileConflict, ensure_default_profiles
 from seed_data.search import InstitutionIndex, SearchRow
 from seed_data.tables import Institution
 
@@ -47,7 +47,9 @@ TAGS = [
     {"name": "institutions", "description": "Search and look up institutions, their projects and partners."},
     {"name": "areas", "description": "National research priority areas."},
     {"name": "programmes", "description": "Funding programmes and cooperation tracks."},
-    {"name": "suggestions", "description": "Ranked, explained partner suggestions."},
+    {"name": "suggestions", "description": "Ranked, explained partner suggestions (office key)."},
+    {"name": "weights", "description": "Versioned weight profiles: read (office key), change and publish (officer)."},
+    {"name": "feedback", "description": "What came of suggested partners, per profile version (office key)."},
     {"name": "health", "description": "Service status."},
 ]
 
@@ -125,6 +127,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if owns_engine:
         app.state.engine = make_engine(app.state.settings.database_url)
     logger.info("database: %s", app.state.engine.url.render_as_string(hide_password=True))
+    try:
+        with Session(app.state.engine) as session:
+            ensure_default_profiles(session=session)
+            session.commit()
+    except (SQLAlchemyError, ProfileConflict) as exc:  # no tables yet, or another worker created them first
+        logger.error("could not create the default weight profiles: %s", exc)
     _build_index(app)
     _build_matcher(app)
     try:
@@ -160,12 +168,11 @@ def create_app(
     app.state.embedder = embedder
     app.state.matcher = None
     app.state.embedding_stats = None
-    app.state.profiles = load_default_profiles()
     app.state.index = None
     app.state.index_built_at = None
     app.state.index_problem = None
     errors.install(app)
-    for module in (institutions, areas, programmes, suggestions, health):
+    for module in (institutions, areas, programmes, suggestions, weights, feedback, health):
         app.include_router(module.router)
     return app
 

@@ -8,11 +8,23 @@ water priority area and the "Central Asia + Italy" track.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from sqlmodel import SQLModel
 
-from seed_data.tables import InstitutionBase, InstitutionKind, ParticipationRole
+from matcher.types import COMPONENTS, TiePreference
+from matcher.weights import FeedbackCounts
+from seed_data.tables import (
+    COMMENT_MAX_LENGTH,
+    MAX_SQL_INT,
+    FeedbackBase,
+    FeedbackStatus,
+    InstitutionBase,
+    InstitutionKind,
+    ParticipationRole,
+    WeightProfileVersionBase,
+)
 
 ROR_URL_PREFIX = "https://ror.org/"
 
@@ -340,3 +352,163 @@ def problem_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
             "content": {"application/problem+json": {"schema": model.model_json_schema()}},
         }
     return responses
+
+
+# --- weight profiles and feedback ----------------------------------------------------------------------------
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back the stored UTC times without their zone; PostgreSQL keeps it.
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+
+_HE_DEFAULT = {
+    "id": 5,
+    "name": "horizon-europe-default",
+    "version": 1,
+    "programme": "horizon-europe",
+    "weights": {"thematic": 0.35, "area_fit": 0.2, "complementarity": 0.1, "track_record": 0.2, "network": 0.15},
+    "mmr_lambda": 0.7,
+    "max_per_country": None,
+    "ties": "neutral",
+    "author": "system",
+    "key_id": None,
+    "created": "2025-11-20T09:30:00Z",
+    "comment": "default profile from default_profiles.json",
+    "published": True,
+    "metrics": None,
+    "provenance": {"source": "default_profiles.json"},
+}
+_WEIGHTS_DESCRIPTION = (
+    f"Component -> weight >= 0; weights are normalised to sum to 1 before scoring. Components: {list(COMPONENTS)}."
+)
+
+
+class WeightProfileCreate(WeightProfileVersionBase):
+    """A new weight profile, stored as its version 1 (unpublished until published)."""
+
+    weights: dict[str, float] = Field(description=_WEIGHTS_DESCRIPTION + " A component left out weighs 0.")
+    ties: TiePreference = TiePreference.neutral
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "name": "horizon-europe-network",
+                    "programme": "horizon-europe",
+                    "weights": {"thematic": 0.35, "area_fit": 0.15, "complementarity": 0.1, "track_record": 0.15,
+                                "network": 0.25},
+                    "mmr_lambda": 0.7,
+                    "comment": "more weight on consortium proximity",
+                }
+            ]
+        }
+    }
+
+
+class WeightProfileUpdate(SQLModel):
+    """Changes for a new version of a profile; what is left out keeps the latest version's value."""
+
+    weights: dict[str, float] | None = Field(
+        default=None, description=_WEIGHTS_DESCRIPTION + " Only the components given change."
+    )
+    mmr_lambda: float | None = Field(default=None, ge=0, le=1)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, description="null removes the cap")
+    ties: TiePreference | None = None
+    comment: str = Field(min_length=1, max_length=COMMENT_MAX_LENGTH, description="Why the change")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"weights": {"thematic": 0.4, "network": 0.1}, "comment": "thematic fit matters more"}]
+        }
+    }
+
+
+class WeightProfileRollback(SQLModel):
+    """Which version to go back to, and why."""
+
+    to_version: int = Field(ge=1, le=MAX_SQL_INT)
+    comment: str = Field(min_length=1, max_length=COMMENT_MAX_LENGTH)
+
+    model_config = {"json_schema_extra": {"examples": [{"to_version": 1, "comment": "v2 suggested too few HEIs"}]}}
+
+
+class WeightProfileVersionPublic(WeightProfileVersionBase):
+    """One version of a weight profile."""
+
+    id: int
+    version: int
+    weights: dict[str, float]
+    ties: TiePreference
+    author: str = Field(description='The name of the API key that made it, "cli:<user>", or "system".')
+    key_id: int | None = Field(description="The API key that made it (null: the CLI or the system).")
+    created: UtcDatetime
+    published: bool = Field(description="Whether suggestions for its programme use it by default.")
+    metrics: dict[str, Any] | None = Field(description="Validation metrics, once evaluated.")
+    provenance: dict[str, Any] | None = Field(description="Where the weights came from (e.g. learned).")
+
+    model_config = {"json_schema_extra": {"examples": [_HE_DEFAULT]}}
+
+
+class WeightProfileVersionsPublic(BaseModel):
+    """Every version of one profile, oldest first."""
+
+    data: list[WeightProfileVersionPublic]
+    count: int
+
+    model_config = {"json_schema_extra": {"examples": [{"data": [_HE_DEFAULT], "count": 1}]}}
+
+
+class WeightProfileSummary(WeightProfileVersionPublic):
+    """A profile's latest version, with the version of it that is published."""
+
+    published_version: int | None = Field(description="The published version of this profile, if any.")
+    n_versions: int
+
+    model_config = {
+        "json_schema_extra": {"examples": [{**_HE_DEFAULT, "published_version": 1, "n_versions": 1}]}
+    }
+
+
+class WeightProfilesPublic(BaseModel):
+    """Every weight profile, by name."""
+
+    data: list[WeightProfileSummary]
+    count: int
+
+
+class FeedbackCreate(FeedbackBase):
+    """What came of a suggested partner (send the suggestion response's `profile_version_id`)."""
+
+    status: FeedbackStatus
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "requester_id": "pic-953676162",
+                    "institution_id": "pic-999976784",
+                    "programme": "horizon-europe",
+                    "profile_version_id": 5,
+                    "status": "contacted",
+                    "note": "met at the MSCA info day",
+                }
+            ]
+        }
+    }
+
+
+class FeedbackPublic(FeedbackCreate):
+    """A recorded report."""
+
+    id: int
+    created: UtcDatetime
+
+
+class FeedbackSummaryPublic(BaseModel):
+    """Feedback counted per profile version and status."""
+
+    data: list[FeedbackCounts]
+    count: int

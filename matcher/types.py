@@ -72,6 +72,11 @@ class SuggestionRequest(BaseModel):
     max_per_country: int | None = Field(default=None, ge=1)
     k: int = Field(default=10, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1000)
+    profile: str | None = Field(
+        default=None, max_length=120, pattern=r"^[a-z0-9][a-z0-9._-]*(:[1-9][0-9]{0,8})?$",
+        description="Weight profile to score with, 'name' (its latest version) or 'name:version'; "
+                    "default: the programme's published profile",
+    )
 
     @model_validator(mode="after")
     def _needs_a_requester(self) -> SuggestionRequest:
@@ -156,6 +161,7 @@ class SuggestionResponse(BaseModel):
     programme: str
     areas: list[str]
     profile: ScoringProfile
+    profile_version_id: int | None = Field(default=None, description="Id of the weight profile version used")
     n_eligible: int
     notes: list[str]
     data: list[PartnerSuggestion]

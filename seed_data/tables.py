@@ -11,7 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -138,3 +138,122 @@ class Programme(SQLModel, table=True):
     default_partner_kinds: list[str] = _json_list()
     rules_as_of: str | None = Field(default=None, max_length=10, description="Date the eligibility rules are as of")
     sources: list[str] = _json_list()
+
+
+# --- weight profiles, API keys, feedback ------------------------------------------------------------------
+
+# Versions, ids and caps that come from requests must fit a 32-bit SQL INTEGER (PostgreSQL ``integer``);
+# a larger number would be a database error rather than a 422.
+MAX_SQL_INT = 2**31 - 1
+# Lower-case slugs ("horizon-europe-default"): safe in URLs, and ":" stays free to separate the version.
+PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+PROFILE_NAME_MAX_LENGTH = 100
+PROGRAMME_KEY_MAX_LENGTH = 40
+AUTHOR_MAX_LENGTH = 200
+COMMENT_MAX_LENGTH = 2000
+
+
+def utc_now() -> dt.datetime:
+    """The current time, tz-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class ApiKeyRole(StrEnum):
+    """What an API key may do; each role may also do everything the roles before it may."""
+
+    office = "office"  # read the catalogue, weights and feedback; ask for suggestions; give feedback
+    officer = "officer"  # also change, publish and roll back weight profiles
+    admin = "admin"
+
+
+class FeedbackStatus(StrEnum):
+    """What came of a suggested partner."""
+
+    contacted = "contacted"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class WeightProfileVersionBase(SQLModel):
+    """Fields of a weight-profile version that requests set, with their constraints.
+
+    ``ties`` is a ``TiePreference`` value, stored as text (this package imports no matcher types).
+    """
+
+    name: str = Field(min_length=1, max_length=PROFILE_NAME_MAX_LENGTH, index=True,
+                      schema_extra={"pattern": PROFILE_NAME_PATTERN})
+    programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH, index=True)
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT)
+    ties: str = Field(default="neutral", max_length=20)
+    comment: str = Field(default="", max_length=COMMENT_MAX_LENGTH)
+
+
+class WeightProfileVersion(WeightProfileVersionBase, table=True):
+    """One version of a named weight profile; a change adds a version and never rewrites one.
+
+    ``weights`` maps every scoring component to its (unnormalised, non-negative) weight. At most one
+    version per programme is ``published`` (a partial unique index says so to the database too): the
+    one suggestions use unless a request names another. ``metrics`` holds validation metrics the
+    evaluation code attaches later; ``provenance`` says where learned weights came from.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_weightprofileversion_name_version"),
+        Index(
+            "uq_weightprofileversion_published_programme",
+            "programme",
+            unique=True,
+            sqlite_where=text("published"),
+            postgresql_where=text("published"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(ge=1)
+    weights: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    author: str = Field(max_length=AUTHOR_MAX_LENGTH)
+    key_id: int | None = Field(default=None, foreign_key="apikey.id", index=True)
+    created: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    published: bool = Field(default=False)
+    metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: its role, a name for people (recorded as the author of changes) and its hash.
+
+    The plaintext is shown once, at creation, and never stored; ``prefix`` (its first characters) lets
+    people tell keys apart in listings and lets ``authenticate`` find the row to compare hashes with.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(min_length=1, max_length=AUTHOR_MAX_LENGTH)
+    role: str = Field(max_length=20)  # an ApiKeyRole value
+    prefix: str = Field(max_length=8, index=True)
+    # sha256 hex of the whole key. A fast hash is enough here, unlike for passwords: keys are 32 random
+    # bytes, so there is no dictionary to try, and a slow hash (bcrypt, argon2) would only slow each request.
+    key_hash: str = Field(max_length=64, unique=True)
+    created: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    revoked: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class FeedbackBase(SQLModel):
+    """What an office reports about one suggested partner, with the profile version that suggested it."""
+
+    requester_id: str | None = Field(default=None, max_length=80, description="The requesting institution, if any")
+    institution_id: str = Field(min_length=1, max_length=80, foreign_key="institution.id", index=True,
+                                description="The suggested partner")
+    programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH, index=True)
+    profile_version_id: int = Field(ge=1, le=MAX_SQL_INT, foreign_key="weightprofileversion.id", index=True,
+                                    description="`profile_version_id` of the suggestion response")
+    status: str = Field(max_length=20, description="A FeedbackStatus value: contacted, accepted or rejected")
+    note: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
+
+
+class Feedback(FeedbackBase, table=True):
+    """One report on a suggestion; reports are added, never changed, so the history stays."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: int = Field(foreign_key="apikey.id", index=True)
+    created: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 
-from api.deps import MatcherDep
+from api.auth import auth_responses, require_office
+from api.deps import MatcherDep, SessionDep
 from api.errors import InvalidRequest
 from api.schemas import problem_responses
 from matcher.suggest import RequestError
 from matcher.types import SuggestionRequest, SuggestionResponse
+from matcher.weights import InvalidProfile, ProfileNotFound, format_ref, resolve_for_request, to_scoring_profile
 
 router = APIRouter(prefix="/suggestions", tags=["suggestions"])
 
 
-@router.post("", response_model=SuggestionResponse, responses=problem_responses(422, 503))
-def create_suggestions(body: SuggestionRequest, matcher: MatcherDep, request: Request) -> SuggestionResponse:
+@router.post("", response_model=SuggestionResponse, dependencies=[Depends(require_office)],
+             responses={**problem_responses(422, 503), **auth_responses()})
+def create_suggestions(body: SuggestionRequest, matcher: MatcherDep, session: SessionDep) -> SuggestionResponse:
     """Rank eligible partners for an institution or a project idea, with each score explained."""
-    profiles = request.app.state.profiles
-    if body.programme not in profiles:
-        raise InvalidRequest("programme", f"unknown programme {body.programme!r}; known: {sorted(profiles)}")
     try:
-        return matcher.suggest(body, profiles[body.programme])
+        version = resolve_for_request(body.programme, body.profile, session=session)
+    except (ProfileNotFound, InvalidProfile) as exc:
+        raise InvalidRequest("programme" if body.profile is None else "profile", str(exc)) from exc
+    try:
+        response = matcher.suggest(body, to_scoring_profile(version))
     except RequestError as exc:
         raise InvalidRequest(exc.field, str(exc)) from exc
+    if version.programme != body.programme:
+        response.notes.append(f"Scored with {format_ref(version)}, a profile made for {version.programme}.")
+    return response.model_copy(update={"profile_version_id": version.id})

@@ -27,10 +27,11 @@ from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
+from api.auth import API_KEY_HEADER, create_api_key
 from api.main import create_app
 from api.settings import Settings
 from embeddings.st import SentenceTransformerEmbedder
-from seed_data.tables import Institution, Participation, PriorityArea, Programme, Project
+from seed_data.tables import ApiKeyRole, Institution, Participation, PriorityArea, Programme, Project
 
 NU = "pic-953676162"
 KAZNU = "pic-959424479"
@@ -402,6 +403,22 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     """A client on the started app: the lifespan has built the index."""
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def api_keys(catalogue_engine: Engine) -> dict[str, str]:
+    """One API key per role in the mini catalogue's database: role -> the plaintext key."""
+    with Session(catalogue_engine) as session:
+        keys = {role.value: create_api_key(session=session, name=f"test {role.value}", role=role)[1]
+                for role in ApiKeyRole}
+        session.commit()
+    return keys
+
+
+@pytest.fixture
+def office_client(client: TestClient, api_keys: dict[str, str]) -> TestClient:
+    """A client sending an office key, on the app the ``client`` fixture has started (its lifespan ran)."""
+    return TestClient(client.app, headers={API_KEY_HEADER: api_keys["office"]})
 
 
 @pytest.fixture

@@ -180,6 +180,15 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
         "/programmes/{key}",
         "/health",
         "/suggestions",
+        "/weights",
+        "/weights/compare",
+        "/weights/{name}",
+        "/weights/{name}/versions",
+        "/weights/{name}/versions/{version}",
+        "/weights/{name}/versions/{version}/publish",
+        "/weights/{name}/rollback",
+        "/feedback",
+        "/feedback/summary",
     }
     for path, operations in schema["paths"].items():
         operation = operations.get("get") or operations["post"]
@@ -211,9 +220,9 @@ def test_openapi_examples_are_real_catalogue_values(client: TestClient) -> None:
         assert components[name]["examples"], name
 
 
-def test_suggestions_rank_and_explain(client: TestClient) -> None:
+def test_suggestions_rank_and_explain(office_client: TestClient) -> None:
     body = {"requester_id": "pic-953676162", "programme": "erasmus-mobility", "areas": ["ai"], "k": 3}
-    response = client.post("/suggestions", json=body)
+    response = office_client.post("/suggestions", json=body)
     assert response.status_code == 200, response.text
     payload = response.json()
     assert payload["requester"]["id"] == "pic-953676162"
@@ -224,13 +233,14 @@ def test_suggestions_rank_and_explain(client: TestClient) -> None:
         assert suggestion["institution"]["id"] != "pic-953676162"
 
 
-def test_suggestions_reject_unknown_names_with_422_naming_the_field(client: TestClient) -> None:
+def test_suggestions_reject_unknown_names_with_422_naming_the_field(office_client: TestClient) -> None:
     for body, field in [
         ({"requester_id": "pic-0", "programme": "erasmus-mobility"}, "requester_id"),
         ({"text": "water", "programme": "moon-programme"}, "programme"),
         ({"text": "water", "programme": "ca-italy", "areas": ["astrology"]}, "areas"),
     ]:
-        problem = _assert_problem(client.post("/suggestions", json=body), 422, "/suggestions")
+        problem = _assert_problem(office_client.post("/suggestions", json=body), 422, "/suggestions")
         assert field in problem["detail"]
-    problem = _assert_problem(client.post("/suggestions", json={"programme": "bri", "k": 0}), 422, "/suggestions")
+    problem = _assert_problem(office_client.post("/suggestions", json={"programme": "bri", "k": 0}), 422,
+                              "/suggestions")
     assert "errors" in problem

@@ -1,0 +1,128 @@
+"""``partnermatch evaluate`` and ``partnermatch learn-weights``: scoring checked against real history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import inspect
+from sqlmodel import Session
+
+from api.db import make_engine
+from api.settings import get_settings
+from embeddings.st import SentenceTransformerEmbedder
+from matcher.engine import EmbeddingStats, embed_projects, index_from_rows, read_catalogue
+from matcher.evaluation import project_idea_queries, run_evaluation
+from matcher.learn import learn_profile
+from matcher.metrics import METRICS
+from matcher.texts import project_text
+from matcher.weights import create_profile, ensure_default_profiles, get_ref, to_scoring_profile
+
+console = Console(width=None if Console().is_terminal else 160)
+err_console = Console(stderr=True)
+
+VALIDATION_CUTOFF, VALIDATION_UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
+# Learned weights train on the year before the validation cutoff, so validation stays unseen.
+TRAINING_CUTOFF = dt.date(2023, 1, 1)
+
+
+def _session() -> Session:
+    engine = make_engine(get_settings().database_url)
+    if not inspect(engine).has_table("institution"):
+        err_console.print("[red]error:[/red] the database has no catalogue yet: run `partnermatch db init` first")
+        raise typer.Exit(code=1)
+    return Session(engine)
+
+
+def _print_report(report: dict[str, Any], *, title: str) -> None:
+    table = Table("method", "breakdown", "queries", *METRICS, title=title)
+    for method, breakdowns in report["project_idea"].items():
+        for breakdown, row in breakdowns.items():
+            table.add_row(method, breakdown, str(row["n_queries"]), *(f"{row[m]:.4f}" for m in METRICS))
+    console.print(table)
+    partners = Table("method", "queries", *METRICS, title="Task: new partners for an institution")
+    for method, row in report["new_partners"].items():
+        partners.add_row(method, str(row["n_queries"]), *(f"{row[m]:.4f}" for m in METRICS))
+    console.print(partners)
+    console.print(f"evaluated in {report['seconds']} s; index as of {report['cutoff']}: {report['index']}")
+
+
+def evaluate(
+    profile: Annotated[str, typer.Option(help="Weight profile NAME or NAME:VERSION (default: published).")] = (
+        "horizon-europe-default"
+    ),
+    cutoff: Annotated[str, typer.Option(help="Index date: only projects starting before it are known.")] = (
+        VALIDATION_CUTOFF.isoformat()
+    ),
+    until: Annotated[str, typer.Option(help="Requests: projects starting from the cutoff up to this date.")] = (
+        VALIDATION_UNTIL.isoformat()
+    ),
+    projects: Annotated[Path | None, typer.Option(help="File of project ids (one per line) to restrict to.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
+) -> None:
+    """Rank partners as of a cutoff and score them against who really took part after it."""
+    start, end = dt.date.fromisoformat(cutoff), dt.date.fromisoformat(until)
+    restrict = {line.strip() for line in projects.read_text().splitlines() if line.strip()} if projects else None
+    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+    with _session() as session:
+        ensure_default_profiles(session=session)
+        version = get_ref(profile, session=session)
+        rows = read_catalogue(session)
+        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
+        session.commit()
+        report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=start,
+                                until=end, profile=to_scoring_profile(version), restrict_to=restrict)
+    report["profile_ref"] = f"{version.name}:{version.version}"
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+    else:
+        _print_report(report, title=f"Task: partners for a project idea — {report['profile_ref']}, "
+                                    f"cutoff {cutoff}, until {until}")
+
+
+def learn_weights(
+    programme: Annotated[str, typer.Option(help="Programme whose published profile gives the other parameters.")] = (
+        "horizon-europe"
+    ),
+    name: Annotated[str | None, typer.Option(help="Name of the new profile (default: <programme>-learned-<date>).")] = (
+        None
+    ),
+) -> None:
+    """Fit the component weights on history before the validation cutoff; save them as a new, unpublished
+    profile with its validation metrics attached."""
+    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+    with _session() as session:
+        ensure_default_profiles(session=session)
+        base_version = get_ref(f"{programme}-default", session=session)
+        rows = read_catalogue(session)
+        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
+        session.commit()
+        train_index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                      stats=EmbeddingStats(), as_of=TRAINING_CUTOFF)
+        texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
+        queries = project_idea_queries(train_index, projects=rows.projects, participations=rows.participations,
+                                       idea_vectors=vectors, idea_texts=texts, cutoff=TRAINING_CUTOFF,
+                                       until=VALIDATION_CUTOFF)
+        with console.status(f"fitting weights on {len(queries)} training projects…"):
+            profile, provenance = learn_profile(train_index, queries, base=to_scoring_profile(base_version))
+        with console.status("validating the learned weights…"):
+            report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                    cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)
+        metrics = {"split": "validation", "cutoff": report["cutoff"], "until": report["until"],
+                   "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
+        new_name = name or f"{programme}-learned-{dt.date.today().isoformat()}"
+        row = create_profile(session=session, name=new_name, programme=programme,
+                             weights=profile.weights.model_dump(), mmr_lambda=profile.mmr_lambda,
+                             max_per_country=profile.max_per_country, ties=profile.ties.value,
+                             author=f"cli:{getpass.getuser()}", comment="learned from history before "
+                             f"{VALIDATION_CUTOFF.isoformat()}; validation metrics attached", published=False,
+                             metrics=metrics, provenance=provenance)
+        session.commit()
+        console.print(f"saved {row.name}:{row.version} (unpublished): weights {profile.weights.model_dump()}")
+    _print_report(report, title=f"Validation — learned weights {new_name}")

@@ -1,0 +1,170 @@
+"""Weight profiles: read them (office key), create, change, publish and roll them back (officer key).
+
+A change never rewrites a version: it adds the next one, recorded with the key's id and name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, status
+from sqlmodel import Session
+from starlette.exceptions import HTTPException
+
+from api.auth import OfficerKey, auth_responses, require_office
+from api.deps import SessionDep
+from api.errors import InvalidRequest, NotFound
+from api.schemas import (
+    WeightProfileCreate,
+    WeightProfileRollback,
+    WeightProfilesPublic,
+    WeightProfileSummary,
+    WeightProfileUpdate,
+    WeightProfileVersionPublic,
+    WeightProfileVersionsPublic,
+    problem_responses,
+)
+from matcher import weights as store
+from seed_data.tables import MAX_SQL_INT, PROFILE_NAME_MAX_LENGTH, PROFILE_NAME_PATTERN, WeightProfileVersion
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/weights", tags=["weights"], responses={**problem_responses(503), **auth_responses()})
+
+_REF_PATTERN = PROFILE_NAME_PATTERN.removesuffix("$") + r"(:[1-9][0-9]{0,8})?$"
+NamePath = Annotated[str, Path(max_length=PROFILE_NAME_MAX_LENGTH, pattern=PROFILE_NAME_PATTERN,
+                               description="Profile name, e.g. horizon-europe-default")]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_SQL_INT)]
+RefQuery = Annotated[str, Query(max_length=PROFILE_NAME_MAX_LENGTH + 10, pattern=_REF_PATTERN,
+                                description="name:version, or name for its latest version")]
+_READ = [Depends(require_office)]
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Turn the store's domain errors into the API's: 404, 422 naming the field, 409."""
+    try:
+        yield
+    except store.ProfileNotFound as exc:
+        if exc.version is not None and exc.name is not None:
+            raise NotFound("weight profile version", f"{exc.name}:{exc.version}", key_name="name:version") from exc
+        raise NotFound("weight profile", exc.name or str(exc), key_name="name") from exc
+    except store.InvalidProfile as exc:
+        raise InvalidRequest(exc.field, str(exc)) from exc
+    except store.ProfileConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+def _public(row: WeightProfileVersion) -> WeightProfileVersionPublic:
+    return WeightProfileVersionPublic.model_validate(row.model_dump())
+
+
+def _commit(session: Session, row: WeightProfileVersion) -> WeightProfileVersionPublic:
+    """Commit the request's change and show the version as stored (a commit expires loaded rows)."""
+    session.commit()
+    session.refresh(row)
+    return _public(row)
+
+
+@router.get("", response_model=WeightProfilesPublic, dependencies=_READ)
+def read_weight_profiles(session: SessionDep) -> WeightProfilesPublic:
+    """List every weight profile's latest version and which version of it is published."""
+    listings = store.list_profiles(session=session)
+    data = [WeightProfileSummary.model_validate({**item.latest.model_dump(), "n_versions": item.n_versions,
+                                                 "published_version": item.published_version})
+            for item in listings]
+    return WeightProfilesPublic(data=data, count=len(data))
+
+
+# Declared before /{name}, which would otherwise take "compare" for a profile name.
+@router.get("/compare", response_model=store.ProfileComparison, dependencies=_READ,
+            responses=problem_responses(404, 422))
+def compare_weight_profiles(a: RefQuery, b: RefQuery, session: SessionDep) -> store.ProfileComparison:
+    """Compare two versions' weights (raw and normalised) and parameters; `b` is compared with `a`."""
+    with _store_errors():
+        return store.compare_versions(store.get_ref(a, session=session), store.get_ref(b, session=session))
+
+
+@router.get("/{name}", response_model=WeightProfileVersionPublic, dependencies=_READ,
+            responses=problem_responses(404, 422))
+def read_weight_profile(name: NamePath, session: SessionDep) -> WeightProfileVersionPublic:
+    """Show a profile's latest version."""
+    with _store_errors():
+        return _public(store.get_version(name, session=session))
+
+
+@router.get("/{name}/versions", response_model=WeightProfileVersionsPublic, dependencies=_READ,
+            responses=problem_responses(404, 422))
+def read_weight_profile_versions(name: NamePath, session: SessionDep) -> WeightProfileVersionsPublic:
+    """List every version of a profile, oldest first."""
+    with _store_errors():
+        rows = store.list_versions(name, session=session)
+    return WeightProfileVersionsPublic(data=[_public(r) for r in rows], count=len(rows))
+
+
+@router.get("/{name}/versions/{version}", response_model=WeightProfileVersionPublic, dependencies=_READ,
+            responses=problem_responses(404, 422))
+def read_weight_profile_version(
+    name: NamePath, version: VersionPath, session: SessionDep
+) -> WeightProfileVersionPublic:
+    """Show one version of a profile."""
+    with _store_errors():
+        return _public(store.get_version(name, version, session=session))
+
+
+@router.post("", response_model=WeightProfileVersionPublic, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(409, 422))
+def create_weight_profile(
+    body: WeightProfileCreate, session: SessionDep, key: OfficerKey
+) -> WeightProfileVersionPublic:
+    """Create a weight profile as its version 1, unpublished."""
+    with _store_errors():
+        row = store.create_profile(
+            session=session, name=body.name, programme=body.programme, weights=body.weights,
+            mmr_lambda=body.mmr_lambda, max_per_country=body.max_per_country, ties=body.ties.value,
+            author=key.name, key_id=key.id, comment=body.comment,
+        )
+    return _commit(session, row)
+
+
+@router.patch("/{name}", response_model=WeightProfileVersionPublic, responses=problem_responses(404, 409, 422))
+def update_weight_profile(
+    name: NamePath, body: WeightProfileUpdate, session: SessionDep, key: OfficerKey
+) -> WeightProfileVersionPublic:
+    """Add a new, unpublished version of a profile: its latest version with the given fields changed."""
+    changes = body.model_dump(exclude_unset=True, exclude={"comment"})
+    if "ties" in changes and changes["ties"] is not None:
+        changes["ties"] = changes["ties"].value
+    with _store_errors():
+        row = store.update_profile(name, changes, session=session, author=key.name, key_id=key.id,
+                                   comment=body.comment)
+    return _commit(session, row)
+
+
+@router.post("/{name}/versions/{version}/publish", response_model=WeightProfileVersionPublic,
+             responses=problem_responses(404, 409, 422))
+def publish_weight_profile(name: NamePath, version: VersionPath, session: SessionDep,
+                           key: OfficerKey) -> WeightProfileVersionPublic:
+    """Publish a version: suggestions for its programme use it from now on (the previous one is unpublished)."""
+    with _store_errors():
+        row = store.publish(name, version, session=session)
+    logger.info("%s published by API key %s (%s)", store.format_ref(row), key.id, key.name)
+    return _commit(session, row)
+
+
+@router.post("/{name}/rollback", response_model=WeightProfileVersionPublic, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(404, 409, 422))
+def rollback_weight_profile(name: NamePath, body: WeightProfileRollback, session: SessionDep,
+                            key: OfficerKey) -> WeightProfileVersionPublic:
+    """Add a new version equal to an earlier one and publish it."""
+    with _store_errors():
+        store.list_versions(name, session=session)  # an unknown name is a 404; an unknown to_version a 422
+        try:
+            row = store.rollback(name, body.to_version, session=session, author=key.name, key_id=key.id,
+                                 comment=body.comment)
+        except store.ProfileNotFound as exc:
+            raise store.InvalidProfile("to_version", str(exc)) from exc
+    return _commit(session, row)
