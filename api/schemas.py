@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import SQLModel
 
-from matcher.types import COMPONENTS, TiePreference
+from matcher.types import COMPONENTS, AreaStrength, TiePreference
 from matcher.weights import FeedbackCounts
 from seed_data.tables import (
     COMMENT_MAX_LENGTH,
@@ -123,6 +123,10 @@ class InstitutionDetail(InstitutionPublic):
     profile_owner_updated: dt.datetime | None = None
     projects: list[ProjectSummary] = Field(description="Most recent first, at most 50; see `n_projects`.")
     partners: list[PartnerSummary] = Field(description="Institutions sharing the most projects, at most 20.")
+    area_strengths: list[AreaStrength] = Field(
+        default_factory=list,
+        description="Percentile per priority area among institutions with research evidence (empty without).",
+    )
 
     model_config = {
         "json_schema_extra": {

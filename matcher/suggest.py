@@ -131,6 +131,16 @@ class Matcher:
         self.index = index
         self.embedder = embedder
 
+    def area_strengths(self, institution_id: str) -> list[AreaStrength]:
+        """The institution's percentile in every priority area, strongest first (empty without evidence)."""
+        index = self.index
+        row = index.row_of.get(institution_id)
+        if row is None or not index.has_evidence[row]:
+            return []
+        return [AreaStrength(key=index.area_keys[a], name=index.area_names[a],
+                             percentile=round(float(index.area_strength[row, a]), 3))
+                for a in np.argsort(-index.area_strength[row], kind="stable")]
+
     def _query(self, request: SuggestionRequest, profile: ScoringProfile) -> tuple[Query, list[str]]:
         index, notes = self.index, []
         if request.programme not in index.programmes:

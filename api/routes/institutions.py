@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -25,6 +25,7 @@ from api.schemas import (
     ProjectSummary,
     problem_responses,
 )
+from matcher.suggest import Matcher
 from seed_data.search import InstitutionIndex
 from seed_data.tables import Institution, InstitutionKind, Participation, ParticipationRole, Project
 
@@ -161,8 +162,8 @@ def _partners(*, session: Session, institution_id: str) -> list[PartnerSummary]:
     return [PartnerSummary(id=id_, name=name, country=country, n_shared=n) for id_, name, country, n in rows]
 
 
-def get_institution(*, session: Session, institution_id: str) -> InstitutionDetail:
-    """One institution in full; ``NotFound`` for an unknown id."""
+def get_institution(*, session: Session, institution_id: str, matcher: Matcher | None = None) -> InstitutionDetail:
+    """One institution in full (area strengths when the matcher is loaded); ``NotFound`` for an unknown id."""
     row = session.get(Institution, institution_id)
     if row is None:
         raise NotFound("institution", institution_id)
@@ -174,6 +175,7 @@ def get_institution(*, session: Session, institution_id: str) -> InstitutionDeta
         "profile_source": "owner" if row.profile_owner else "derived",
         "projects": projects,
         "partners": _partners(session=session, institution_id=institution_id),
+        "area_strengths": matcher.area_strengths(institution_id) if matcher is not None else [],
     }
     return InstitutionDetail.model_validate(row, update=extra)
 
@@ -223,7 +225,8 @@ def list_institutions(
 @router.get("/{institution_id}", response_model=InstitutionDetail, responses=problem_responses(404, 422))
 def read_institution(
     session: SessionDep,
+    request: Request,
     institution_id: Annotated[str, Path(max_length=80, description="e.g. pic-953676162")],
 ) -> InstitutionDetail:
-    """One institution: identifiers, names, profile, recent projects and main partners."""
-    return get_institution(session=session, institution_id=institution_id)
+    """One institution: identifiers, names, profile, area strengths, recent projects and main partners."""
+    return get_institution(session=session, institution_id=institution_id, matcher=request.app.state.matcher)
