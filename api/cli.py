@@ -22,7 +22,7 @@ from api.cli_evaluate import evaluate, learn_weights
 from api.db import create_schema, make_engine
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
-from embeddings.st import SentenceTransformerEmbedder
+from embeddings.st import SentenceTransformerEmbedder, load_embedder
 from embeddings.store import save_vector_file, seed_cache_from_file
 from matcher.engine import EmbeddingStats, texts_and_vectors
 from matcher.engine import load_index as load_matching_index
@@ -160,8 +160,8 @@ def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = 
     console.print(table)
     vectors = data_dir / VECTORS_FILE
     if vectors.exists():
-        embedder = SentenceTransformerEmbedder(settings.embedding_model)
         with Session(engine) as session:
+            embedder = load_embedder(settings.embedding_model, session=session)
             inserted = seed_cache_from_file(vectors, session=session, cache=EmbeddingCache(),
                                             model_id=embedder.model_id)
             session.commit()

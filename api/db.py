@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlmodel import SQLModel, create_engine
 
+import embeddings.cache  # noqa: F401  (registers the embedding tables on SQLModel.metadata)
 import seed_data.tables  # noqa: F401  (registers the catalogue tables on SQLModel.metadata)
 
 

@@ -24,7 +24,7 @@ from api.db import make_engine
 from api.routes import areas, feedback, health, institutions, programmes, suggestions, weights
 from api.settings import Settings, get_settings
 from embeddings.base import Embedder
-from embeddings.st import SentenceTransformerEmbedder
+from embeddings.st import load_embedder
 from matcher.engine import EmbeddingStats
 from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
@@ -108,10 +108,10 @@ def _build_matcher(app: FastAPI) -> None:
     if app.state.index is None:
         return
     started = time.perf_counter()
-    if app.state.embedder is None:
-        app.state.embedder = SentenceTransformerEmbedder(app.state.settings.embedding_model)
     stats = EmbeddingStats()
     with Session(app.state.engine) as session:
+        if app.state.embedder is None:
+            app.state.embedder = load_embedder(app.state.settings.embedding_model, session=session)
         index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
         session.commit()
     app.state.matcher = Matcher(index, app.state.embedder)

