@@ -33,7 +33,7 @@ from seed_data.build import build_catalogue
 from seed_data.crud import CatalogueError, load_catalogue
 from seed_data.files import DATA_DIR, read_json
 from seed_data.importer import ImportValidationError, import_institutions
-from seed_data.search import InstitutionIndex, SearchRow
+from seed_data.search import InstitutionIndex, read_search_rows
 from seed_data.tables import Institution
 
 app = typer.Typer(help="partnermatch: research-partnership matching for Kazakh universities.", no_args_is_help=True)
@@ -229,12 +229,12 @@ def _resolve_requester(session: Session, requester: str) -> Institution:
     row = session.get(Institution, requester)
     if row is not None:
         return row
-    rows = session.exec(select(Institution)).all()
-    index = InstitutionIndex(SearchRow(r.id, r.name, r.aliases, r.short_name, r.domains, r.n_projects) for r in rows)
-    hits = index.search(requester, limit=1)
+    hits = InstitutionIndex(read_search_rows(session=session)).search(requester, limit=1)
     if not hits:
         raise _fail(f"no institution matches {requester!r}; try `partnermatch institutions search`")
-    return next(r for r in rows if r.id == hits[0].id)
+    found = session.get(Institution, hits[0].id)
+    assert found is not None
+    return found
 
 
 @app.command("suggest")
@@ -310,10 +310,7 @@ def institutions_search(
         rows = session.exec(select(Institution)).all()
         by_id = {row.id: row for row in rows}
         allowed = {r.id for r in rows if (not country or r.country == country.upper()) and (not kind or r.kind == kind)}
-        index = InstitutionIndex(
-            SearchRow(r.id, r.name, r.aliases, r.short_name, r.domains, r.n_projects) for r in rows
-        )
-        hits = index.search(query, limit=limit, allowed=allowed)
+        hits = InstitutionIndex(read_search_rows(session=session)).search(query, limit=limit, allowed=allowed)
     if as_json:
         payload = [{"score": h.score, "matched": h.matched,
                     **by_id[h.id].model_dump(exclude={"profile_derived", "profile_owner"})} for h in hits]

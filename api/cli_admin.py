@@ -21,8 +21,12 @@ from api.auth import create_api_key, list_api_keys, revoke_api_key
 from api.db import make_engine
 from api.errors import NotFound
 from api.settings import get_settings
+from embeddings.st import load_embedder
 from matcher import weights as store
+from matcher.engine import load_index as load_matching_index
+from matcher.suggest import Matcher
 from matcher.types import COMPONENTS, TiePreference
+from matcher.whatif import compare_rankings
 from seed_data.tables import ApiKeyRole, WeightProfileVersion
 
 logger = logging.getLogger(__name__)
@@ -269,3 +273,38 @@ def weights_compare(
     for p in result.parameters:
         console.print(f"{p.parameter}: {p.a} -> {p.b}" if p.changed else f"[dim]{p.parameter}: {p.a} (same)[/dim]")
     console.print("they score identically" if result.identical else "they score differently")
+
+
+@weights_app.command("what-if")
+def weights_what_if(
+    a: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (the current scoring).")],
+    b: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (the proposed scoring).")],
+    area: Annotated[list[str] | None, typer.Option(help="Priority area key; repeatable.")] = None,
+    k: Annotated[int, typer.Option(min=1, max=50, help="Length of each shortlist.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """How every Kazakh university's top-k changes from A to B, with both versions' attached metrics."""
+    with _store_session() as session:
+        try:
+            version_a, version_b = store.get_ref(a, session=session), store.get_ref(b, session=session)
+        except (store.ProfileNotFound, store.InvalidProfile) as exc:
+            raise _fail(str(exc)) from exc
+        embedder = load_embedder(get_settings().embedding_model, session=session)
+        index = load_matching_index(session=session, embedder=embedder)
+        session.commit()
+    report = compare_rankings(Matcher(index, embedder), store.to_scoring_profile(version_a),
+                              store.to_scoring_profile(version_b), programme=version_a.programme, areas=area or [], k=k)
+    if as_json:
+        typer.echo(json.dumps({"rankings": report.model_dump(), "metrics_a": version_a.metrics,
+                               "metrics_b": version_b.metrics}, indent=1))
+        return
+    table = Table("requester", "overlap", "τ", "entered", "left",
+                  title=f"{b} against {a}: top-{k} of {report.n_requesters} Kazakh universities "
+                        f"(mean overlap {report.mean_overlap}, mean τ {report.mean_rank_correlation})")
+    for change in sorted(report.requesters, key=lambda c: c.overlap):
+        table.add_row(change.requester_name, f"{change.overlap:.2f}", str(change.rank_correlation),
+                      "\n".join(change.entered), "\n".join(change.left))
+    console.print(table)
+    for label, version in (("A", version_a), ("B", version_b)):
+        metrics = (version.metrics or {}).get("project_idea", {}).get("hybrid", {}).get("all")
+        console.print(f"{label} {store.format_ref(version)} validation metrics: {metrics or 'none attached'}")

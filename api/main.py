@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from api import errors
 from api.db import make_engine
@@ -29,8 +29,7 @@ from matcher.engine import EmbeddingStats
 from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
 from matcher.weights import ProfileConflict, ensure_default_profiles
-from seed_data.search import InstitutionIndex, SearchRow
-from seed_data.tables import Institution
+from seed_data.search import InstitutionIndex, read_search_rows
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +62,8 @@ def _version() -> str:
 
 def load_index(engine: Engine) -> InstitutionIndex:
     """The search index over every institution in the database (reads only the columns search needs)."""
-    columns = (
-        Institution.id,
-        Institution.name,
-        Institution.aliases,
-        Institution.short_name,
-        Institution.domains,
-        Institution.n_projects,
-    )
     with Session(engine) as session:
-        rows = session.exec(select(*columns)).all()
-    return InstitutionIndex(
-        SearchRow(id_, name, aliases, short_name, domains, n_projects)
-        for id_, name, aliases, short_name, domains, n_projects in rows
-    )
+        return InstitutionIndex(read_search_rows(session=session))
 
 
 def _build_index(app: FastAPI) -> None:

@@ -14,7 +14,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import SQLModel
 
 from matcher.types import COMPONENTS, AreaStrength, TiePreference
-from matcher.weights import FeedbackCounts
+from matcher.weights import FeedbackCounts, ProfileComparison
+from matcher.whatif import WhatIfReport
 from seed_data.tables import (
     COMMENT_MAX_LENGTH,
     MAX_SQL_INT,
@@ -516,3 +517,12 @@ class FeedbackSummaryPublic(BaseModel):
 
     data: list[FeedbackCounts]
     count: int
+
+
+class WhatIfPublic(BaseModel):
+    """Two versions side by side: parameters, how each requester's top-k changes, attached metrics."""
+
+    parameters: ProfileComparison
+    rankings: WhatIfReport
+    metrics_a: dict[str, Any] | None = Field(description="Validation metrics attached to version a, if any")
+    metrics_b: dict[str, Any] | None = Field(description="Validation metrics attached to version b, if any")

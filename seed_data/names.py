@@ -33,6 +33,8 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 def fold(text: str) -> str:
     """Lower-case ``text`` and strip accents ("Università" -> "universita"); scripts other than Latin stay."""
+    if text.isascii():  # most names: nothing to strip, and this runs for every name at every start
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

@@ -6,10 +6,12 @@ the API and the build report all search the same way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process, utils
+from sqlmodel import Session
 
 from seed_data.names import fold, web_host
 
@@ -50,6 +52,19 @@ def _abbreviations(row: SearchRow) -> set[str]:
         if first not in _GENERIC_LABELS and len(first) >= 2:
             labels.add(first)
     return {label for label in labels if label}
+
+
+def _json_list(value: object) -> list[str]:
+    # plain SQL gives JSON columns as text on SQLite and parsed on PostgreSQL
+    return json.loads(value) if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
+
+
+def read_search_rows(*, session: Session) -> list[SearchRow]:
+    """Every institution's search fields, read with plain SQL (the ORM's JSON decoding of 58,000 rows
+    costs a second of every start)."""
+    result = session.connection().exec_driver_sql(
+        "SELECT id, name, aliases, short_name, domains, n_projects FROM institution ORDER BY id")
+    return [SearchRow(r[0], r[1], _json_list(r[2]), r[3], _json_list(r[4]), r[5] or 0) for r in result]
 
 
 class InstitutionIndex:

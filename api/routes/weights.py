@@ -15,7 +15,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
 from api.auth import OfficerKey, auth_responses, require_office
-from api.deps import SessionDep
+from api.deps import MatcherDep, SessionDep
 from api.errors import InvalidRequest, NotFound
 from api.schemas import (
     WeightProfileCreate,
@@ -25,9 +25,11 @@ from api.schemas import (
     WeightProfileUpdate,
     WeightProfileVersionPublic,
     WeightProfileVersionsPublic,
+    WhatIfPublic,
     problem_responses,
 )
 from matcher import weights as store
+from matcher.whatif import compare_rankings
 from seed_data.tables import MAX_SQL_INT, PROFILE_NAME_MAX_LENGTH, PROFILE_NAME_PATTERN, WeightProfileVersion
 
 logger = logging.getLogger(__name__)
@@ -86,6 +88,29 @@ def compare_weight_profiles(a: RefQuery, b: RefQuery, session: SessionDep) -> st
     """Compare two versions' weights (raw and normalised) and parameters; `b` is compared with `a`."""
     with _store_errors():
         return store.compare_versions(store.get_ref(a, session=session), store.get_ref(b, session=session))
+
+
+@router.get("/what-if", response_model=WhatIfPublic, dependencies=_READ, responses=problem_responses(404, 422))
+def what_if(
+    a: RefQuery,
+    b: RefQuery,
+    session: SessionDep,
+    matcher: MatcherDep,
+    areas: Annotated[list[str] | None, Query(max_length=10, description="Priority-area keys")] = None,
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> WhatIfPublic:
+    """How the top-k of every Kazakh university changes from version `a` to `b`, with both versions' metrics."""
+    with _store_errors():
+        version_a, version_b = store.get_ref(a, session=session), store.get_ref(b, session=session)
+    unknown = [area for area in areas or [] if area not in matcher.index.area_keys]
+    if unknown:
+        raise InvalidRequest("areas", f"unknown area(s) {unknown}; known: {matcher.index.area_keys}")
+    if version_a.programme not in matcher.index.programmes:
+        raise InvalidRequest("a", f"programme {version_a.programme!r} of {a!r} is not in the catalogue")
+    rankings = compare_rankings(matcher, store.to_scoring_profile(version_a), store.to_scoring_profile(version_b),
+                                programme=version_a.programme, areas=areas or [], k=k)
+    return WhatIfPublic(parameters=store.compare_versions(version_a, version_b), rankings=rankings,
+                        metrics_a=version_a.metrics, metrics_b=version_b.metrics)
 
 
 @router.get("/{name}", response_model=WeightProfileVersionPublic, dependencies=_READ,

@@ -325,3 +325,24 @@ def test_weights_commands_set_publish_rollback_compare(cli_db: Engine) -> None:
         assert result.exit_code == 1 and message in result.output, (args, result.output)
     with Session(cli_db) as session:
         assert len(session.exec(select(WeightProfileVersion).where(WeightProfileVersion.name == he)).all()) == 3
+
+
+def test_what_if_shows_ranking_changes_and_parameters(office_client, api_keys) -> None:
+    """Changing weights changes some Kazakh university's top-k; identical versions change nothing."""
+    officer = {"X-API-Key": api_keys["officer"]}
+    created = office_client.patch("/weights/erasmus-mobility-default", headers=officer,
+                                  json={"weights": {"network": 0.0, "thematic": 0.0, "track_record": 1.0},
+                                        "comment": "track record only"})
+    assert created.status_code == 200, created.text
+    same = office_client.get("/weights/what-if", params={"a": "erasmus-mobility-default:1",
+                                                         "b": "erasmus-mobility-default:1", "k": 3})
+    assert same.status_code == 200, same.text
+    body = same.json()
+    assert body["parameters"]["identical"] and body["rankings"]["n_requesters"] >= 1
+    assert all(r["overlap"] == 1.0 and not r["entered"] and not r["left"] for r in body["rankings"]["requesters"])
+    changed = office_client.get("/weights/what-if", params={"a": "erasmus-mobility-default:1",
+                                                            "b": "erasmus-mobility-default:2", "k": 3}).json()
+    assert not changed["parameters"]["identical"]
+    assert office_client.get("/weights/what-if", params={"a": "erasmus-mobility-default:1",
+                                                         "b": "erasmus-mobility-default:1",
+                                                         "areas": ["astrology"]}).status_code == 422
