@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import inspect
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from api.db import make_engine
 from api.settings import get_settings
@@ -23,6 +23,7 @@ from matcher.learn import learn_profile
 from matcher.metrics import METRICS
 from matcher.texts import project_text
 from matcher.weights import create_profile, ensure_default_profiles, get_ref, to_scoring_profile
+from seed_data.tables import Feedback
 
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
@@ -109,8 +110,12 @@ def learn_weights(
         queries = project_idea_queries(train_index, projects=rows.projects, participations=rows.participations,
                                        idea_vectors=vectors, idea_texts=texts, cutoff=TRAINING_CUTOFF,
                                        until=VALIDATION_CUTOFF)
-        with console.status(f"fitting weights on {len(queries)} training projects…"):
-            profile, provenance = learn_profile(train_index, queries, base=to_scoring_profile(base_version))
+        verdicts = [(f.requester_id, f.institution_id, int(f.status == "accepted"))
+                    for f in session.exec(select(Feedback).where(col(Feedback.status).in_(["accepted", "rejected"])))
+                    if f.requester_id]
+        with console.status(f"fitting weights on {len(queries)} training projects and {len(verdicts)} verdicts…"):
+            profile, provenance = learn_profile(train_index, queries, base=to_scoring_profile(base_version),
+                                                feedback=verdicts)
         with console.status("validating the learned weights…"):
             report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
                                     cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)

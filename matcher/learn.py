@@ -94,6 +94,26 @@ def training_pairs(index: CatalogueIndex, queries: Sequence[EvalQuery], *, rando
     return np.vstack(xs), np.concatenate(ys), np.concatenate(groups)
 
 
+def feedback_pairs(index: CatalogueIndex, feedback: Sequence[tuple[str, str, int]]
+                   ) -> tuple[FloatArray, npt.NDArray[np.int_]]:
+    """Offices' verdicts as extra labels: (requester id, suggested institution id, 1 accepted / 0 rejected),
+    described by the components with the requester's own profile as the query. Pairs whose requester has
+    no research evidence or is unknown are skipped (there is nothing to compare)."""
+    xs, ys = [], []
+    for requester, candidate, label in feedback:
+        r, c = index.row_of.get(requester), index.row_of.get(candidate)
+        if r is None or c is None or not index.has_evidence[r]:
+            continue
+        query = EvalQuery(id=f"feedback:{requester}", requester_row=r, vector=index.vectors[r], text=None,
+                          truth=np.array([c], dtype=np.intp), newcomers=np.array([], dtype=np.intp),
+                          exclude=np.array([r], dtype=np.intp))
+        xs.append(component_matrix(index, query)[c])
+        ys.append(label)
+    if not xs:
+        return np.zeros((0, len(COMPONENTS))), np.zeros(0, dtype=int)
+    return np.vstack(xs), np.array(ys)
+
+
 def choose_c(X: FloatArray, y: npt.NDArray[np.int_], groups: npt.NDArray[np.int_], *, random_state: int = 0
              ) -> tuple[float, dict[float, float]]:
     """The C with the lowest mean log-loss over time-ordered folds (queries are numbered by start date)."""
@@ -113,11 +133,15 @@ def choose_c(X: FloatArray, y: npt.NDArray[np.int_], groups: npt.NDArray[np.int_
 
 
 def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: ScoringProfile,
-                  random_state: int = 0) -> tuple[ScoringProfile, dict[str, object]]:
-    """Fit weights on ``queries`` (sorted by start date) and return the profile and its provenance."""
+                  feedback: Sequence[tuple[str, str, int]] = (), random_state: int = 0
+                  ) -> tuple[ScoringProfile, dict[str, object]]:
+    """Fit weights on ``queries`` (sorted by start date) plus office ``feedback`` labels; return the profile
+    and its provenance. C is chosen on the history alone; the final fit adds the feedback pairs."""
     ordered = sorted(queries, key=lambda q: (q.start_date or q.id, q.id))
     X, y, groups = training_pairs(index, ordered, random_state=random_state)
     c, losses = choose_c(X, y, groups, random_state=random_state)
+    X_feedback, y_feedback = feedback_pairs(index, feedback)
+    X, y = np.vstack([X, X_feedback]), np.concatenate([y, y_feedback])
     learner = WeightLearner(C=c, random_state=random_state).fit(X, y)
     weights = dict(zip(COMPONENTS, (round(float(w), 4) for w in learner.weights_), strict=True))
     data_hash = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()[:16]
@@ -126,6 +150,7 @@ def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: 
         "components": list(COMPONENTS), "coefficients": [round(float(v), 4) for v in learner.coef_],
         "C": c, "cv_log_loss": {str(k): round(v, 4) for k, v in losses.items()},
         "n_queries": len(ordered), "n_pairs": int(len(y)), "n_positive": int(y.sum()),
+        "n_feedback_pairs": int(len(y_feedback)),
         "training_data_sha256": data_hash, "sklearn": sklearn.__version__,
     }
     logger.info("learned weights %s (C=%s) from %d pairs", weights, c, len(y))

@@ -97,3 +97,18 @@ def test_learned_weights_are_non_negative_normalised_and_reproducible(loaded: En
     learner = WeightLearner(C=1.0, random_state=0)
     assert learner.fit(np.array([[0.9, 0.1], [0.8, 0.3], [0.1, 0.2], [0.2, 0.1]]), np.array([1, 1, 0, 0])) is learner
     assert learner.weights_[0] > learner.weights_[1]  # the first column separates the classes
+
+
+def test_feedback_verdicts_become_labelled_pairs(loaded: Engine, embedder) -> None:
+    from matcher.learn import feedback_pairs
+
+    with Session(loaded) as session:
+        rows = read_catalogue(session)
+        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
+        index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                stats=EmbeddingStats())
+    verdicts = [("pic-953676162", "pic-999845737", 1), ("pic-953676162", "pic-999979694", 0),
+                ("ror-0242cby63", "pic-999845737", 1)]  # ENU has no research evidence: skipped
+    X, y = feedback_pairs(index, verdicts)
+    assert X.shape == (2, 5) and y.tolist() == [1, 0]
+    assert ((X >= 0) & (X <= 1)).all()
