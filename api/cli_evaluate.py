@@ -18,7 +18,7 @@ from api.db import make_engine
 from api.settings import get_settings
 from embeddings.st import SentenceTransformerEmbedder
 from matcher.engine import EmbeddingStats, embed_projects, index_from_rows, read_catalogue
-from matcher.evaluation import project_idea_queries, run_evaluation
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, project_idea_queries, run_evaluation
 from matcher.learn import learn_profile
 from matcher.metrics import METRICS
 from matcher.texts import project_text
@@ -28,7 +28,6 @@ from seed_data.tables import Feedback
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
 
-VALIDATION_CUTOFF, VALIDATION_UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
 # Learned weights train on the year before the validation cutoff, so validation stays unseen.
 TRAINING_CUTOFF = dt.date(2023, 1, 1)
 

@@ -526,3 +526,11 @@ class WhatIfPublic(BaseModel):
     rankings: WhatIfReport
     metrics_a: dict[str, Any] | None = Field(description="Validation metrics attached to version a, if any")
     metrics_b: dict[str, Any] | None = Field(description="Validation metrics attached to version b, if any")
+
+
+class EvaluationStarted(BaseModel):
+    """An evaluation running in the background; its metrics are attached to the version when it ends."""
+
+    profile: str = Field(description="name:version")
+    cutoff: str
+    until: str

@@ -46,6 +46,9 @@ TFIDF_MIN_DF = 2
 # thousand, and their concatenated texts would dominate memory and time for little ranking gain.
 TFIDF_MAX_PROJECTS = 20
 BASELINES = ("random", "popularity", "tfidf", "embeddings", "graph")
+# The validation split: tune and choose on projects starting in 2024, knowing only what started before.
+# Projects starting on or after 2025-01-01 are the reserved test set.
+VALIDATION_CUTOFF, VALIDATION_UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
 
 
 @dataclass
@@ -209,10 +212,14 @@ def baseline_scorers(index: CatalogueIndex, *, institution_texts: Mapping[str, s
     if institution_texts is not None:
         docs = [institution_texts.get(info.id, "") for info in index.institutions]
         vectorizer = TfidfVectorizer(min_df=TFIDF_MIN_DF, stop_words="english", sublinear_tf=True, dtype=np.float32)
-        matrix: sp.csr_matrix = vectorizer.fit_transform(docs)
+        try:
+            matrix: sp.csr_matrix | None = vectorizer.fit_transform(docs)
+        except ValueError:  # no word in two documents (a tiny catalogue, or no history before the cutoff)
+            logger.warning("TF-IDF has no vocabulary before the cutoff: it scores 0 for every institution")
+            matrix = None
 
         def tfidf(query: EvalQuery) -> FloatArray:
-            if not query.text:
+            if not query.text or matrix is None:
                 return np.zeros(index.n)
             # a dense query vector makes this one sparse matrix-vector product (sparse x sparse is far slower)
             dense_query = vectorizer.transform([query.text]).toarray().ravel()

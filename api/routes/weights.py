@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
@@ -18,6 +19,7 @@ from api.auth import OfficerKey, auth_responses, require_office
 from api.deps import MatcherDep, SessionDep
 from api.errors import InvalidRequest, NotFound
 from api.schemas import (
+    EvaluationStarted,
     WeightProfileCreate,
     WeightProfileRollback,
     WeightProfilesPublic,
@@ -29,6 +31,10 @@ from api.schemas import (
     problem_responses,
 )
 from matcher import weights as store
+from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, run_evaluation
+from matcher.suggest import Matcher
+from matcher.types import ScoringProfile
 from matcher.whatif import compare_rankings
 from seed_data.tables import MAX_SQL_INT, PROFILE_NAME_MAX_LENGTH, PROFILE_NAME_PATTERN, WeightProfileVersion
 
@@ -178,6 +184,33 @@ def publish_weight_profile(name: NamePath, version: VersionPath, session: Sessio
         row = store.publish(name, version, session=session)
     logger.info("%s published by API key %s (%s)", store.format_ref(row), key.id, key.name)
     return _commit(session, row)
+
+
+@router.post("/{name}/versions/{version}/evaluate", response_model=EvaluationStarted,
+             status_code=status.HTTP_202_ACCEPTED, responses=problem_responses(404, 422))
+def evaluate_weight_profile(name: NamePath, version: VersionPath, session: SessionDep, key: OfficerKey,
+                            matcher: MatcherDep, background: BackgroundTasks, request: Request) -> EvaluationStarted:
+    """Evaluate a version on the validation split (a few minutes); its metrics appear on the version when done."""
+    with _store_errors():
+        row = store.get_version(name, version, session=session)
+    background.add_task(_evaluate, request.app.state.engine, matcher, name, version, store.to_scoring_profile(row))
+    logger.info("evaluation of %s started by API key %s (%s)", store.format_ref(row), key.id, key.name)
+    return EvaluationStarted(profile=store.format_ref(row), cutoff=VALIDATION_CUTOFF.isoformat(),
+                             until=VALIDATION_UNTIL.isoformat())
+
+
+def _evaluate(engine: Engine, matcher: Matcher, name: str, version: int, profile: ScoringProfile) -> None:
+    """Run the validation evaluation and attach its figures to the version (runs after the response)."""
+    try:
+        with Session(engine) as session:
+            rows = read_catalogue(session)
+            vectors = embed_projects(rows, session=session, embedder=matcher.embedder, stats=EmbeddingStats())
+            report = run_evaluation(rows, session=session, embedder=matcher.embedder, project_vectors=vectors,
+                                    cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)
+            store.attach_metrics(name, version, {"split": "validation", **report}, session=session)
+            session.commit()
+    except Exception:  # a background task has no one to answer: log it with its traceback
+        logger.exception("evaluation of %s:%s failed", name, version)
 
 
 @router.post("/{name}/rollback", response_model=WeightProfileVersionPublic, status_code=status.HTTP_201_CREATED,

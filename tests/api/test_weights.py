@@ -346,3 +346,13 @@ def test_what_if_shows_ranking_changes_and_parameters(office_client, api_keys) -
     assert office_client.get("/weights/what-if", params={"a": "erasmus-mobility-default:1",
                                                          "b": "erasmus-mobility-default:1",
                                                          "areas": ["astrology"]}).status_code == 422
+
+
+def test_evaluation_runs_in_the_background_and_attaches_metrics(office_client, api_keys) -> None:
+    officer = {"X-API-Key": api_keys["officer"]}
+    assert office_client.post("/weights/erasmus-mobility-default/versions/1/evaluate").status_code == 403
+    started = office_client.post("/weights/erasmus-mobility-default/versions/1/evaluate", headers=officer)
+    assert started.status_code == 202, started.text
+    # TestClient runs background tasks before returning, so the metrics are there now
+    metrics = office_client.get("/weights/erasmus-mobility-default/versions/1").json()["metrics"]
+    assert metrics["split"] == "validation" and "hybrid" in metrics["project_idea"]
