@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
-# Per training query: this many random non-partners, and as many "hard" ones among the institutions most
-# similar to the idea (random negatives alone are too easy to teach anything but popularity).
+# Per training query: this many random non-partners, and as many "hard" ones from the top of the base
+# profile's ranking (random negatives alone teach little but popularity). Hard negatives come from the
+# combined ranking, not from one component: drawing them by thematic similarity alone would make thematic
+# similarity look anti-correlated with partnership and drive its weight to 0.
 N_RANDOM_NEGATIVES = 20
 N_HARD_NEGATIVES = 20
 N_HARD_POOL = 200
@@ -71,9 +73,11 @@ class WeightLearner(BaseEstimator):
         return self.model_.predict_proba(X)
 
 
-def training_pairs(index: CatalogueIndex, queries: Sequence[EvalQuery], *, random_state: int = 0
-                   ) -> tuple[FloatArray, npt.NDArray[np.int_], npt.NDArray[np.int_]]:
+def training_pairs(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: ScoringProfile,
+                   random_state: int = 0) -> tuple[FloatArray, npt.NDArray[np.int_], npt.NDArray[np.int_]]:
     """Component values of partners and sampled non-partners: X (n_pairs, n_components), y, query number."""
+    weights = base.weights.normalised()
+    w = np.array([weights[name] for name in COMPONENTS])
     rng = np.random.default_rng(random_state)
     xs, ys, groups = [], [], []
     for number, query in enumerate(queries):
@@ -83,7 +87,7 @@ def training_pairs(index: CatalogueIndex, queries: Sequence[EvalQuery], *, rando
         blocked[query.exclude] = True
         candidates = np.flatnonzero(~blocked)
         random_neg = rng.choice(candidates, size=min(N_RANDOM_NEGATIVES, len(candidates)), replace=False)
-        similar = np.argsort(-values[:, COMPONENTS.index("thematic")])[:N_HARD_POOL]
+        similar = np.argsort(-(values @ w))[:N_HARD_POOL]
         similar = similar[~blocked[similar]]
         hard_neg = rng.choice(similar, size=min(N_HARD_NEGATIVES, len(similar)), replace=False)
         negatives = np.unique(np.concatenate([random_neg, hard_neg]))
@@ -138,7 +142,7 @@ def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: 
     """Fit weights on ``queries`` (sorted by start date) plus office ``feedback`` labels; return the profile
     and its provenance. C is chosen on the history alone; the final fit adds the feedback pairs."""
     ordered = sorted(queries, key=lambda q: (q.start_date or q.id, q.id))
-    X, y, groups = training_pairs(index, ordered, random_state=random_state)
+    X, y, groups = training_pairs(index, ordered, base=base, random_state=random_state)
     c, losses = choose_c(X, y, groups, random_state=random_state)
     X_feedback, y_feedback = feedback_pairs(index, feedback)
     X, y = np.vstack([X, X_feedback]), np.concatenate([y, y_feedback])
