@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -57,12 +58,12 @@ async def _client(client: httpx.AsyncClient, make, deadline: float, counter, lat
         latencies.append((time.perf_counter() - started) * 1000)
 
 
-async def run(base: str, name: str, *, clients: int, seconds: float) -> None:
+async def run(base: str, name: str, *, clients: int, seconds: float, key: str) -> None:
     latencies: list[float] = []
     errors: list[str] = []
     counter = itertools.count()
     limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers={"X-API-Key": key}) as client:
         deadline = time.perf_counter() + seconds
         started = time.perf_counter()
         await asyncio.gather(*(_client(client, SCENARIOS[name], deadline, counter, latencies, errors)
@@ -81,8 +82,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     args = parser.parse_args()
+    # suggestions need an office key: make one for this run and revoke it at the end
+    cli = os.path.join(os.path.dirname(sys.executable), "partnermatch")
+    key = subprocess.run([cli, "keys", "create", "bench-api-load", "--role", "office"], check=True,
+                         capture_output=True, text=True).stdout.strip()
     port = _free_port()
-    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "partnermatch"), "serve",
+    server = subprocess.Popen([cli, "serve",
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -99,10 +104,14 @@ def main() -> None:
             raise SystemExit("the service did not answer /health within 300 s")
         print(f"service answering after {time.perf_counter() - started:.1f} s")  # noqa: T201
         for name in args.scenario or list(SCENARIOS):
-            asyncio.run(run(base, name, clients=args.clients, seconds=args.seconds))
+            asyncio.run(run(base, name, clients=args.clients, seconds=args.seconds, key=key))
     finally:
         server.terminate()
         server.wait(timeout=30)
+        listed = json.loads(subprocess.run([cli, "keys", "list", "--json"], capture_output=True, text=True).stdout)
+        for item in listed:
+            if item["name"] == "bench-api-load" and not item["revoked"]:
+                subprocess.run([cli, "keys", "revoke", str(item["id"])], check=False, capture_output=True)
 
 
 if __name__ == "__main__":
