@@ -12,6 +12,7 @@ re-normalised; memberships copied), so the graph and strengths keep the real dis
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import statistics
 import time
@@ -91,9 +92,9 @@ def synthetic(index: CatalogueIndex, n_target: int, *, seed: int = 0) -> Catalog
         area_vectors=index.area_vectors, programmes=list(index.programmes.values()))
     # resampled institutions share their source's vector up to noise, so duplicates are not identical
     jittered = syn.vectors + noise * syn.has_evidence[:, None]
-    syn.vectors = (jittered / np.maximum(np.linalg.norm(jittered, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    syn.vectors[~syn.has_evidence] = 0.0
-    return syn
+    vectors = (jittered / np.maximum(np.linalg.norm(jittered, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    vectors[~syn.has_evidence] = 0.0
+    return dataclasses.replace(syn, vectors=vectors)  # replace() re-derives the index's cached arrays
 
 
 def main() -> None:

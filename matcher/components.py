@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from matcher.engine import CatalogueIndex, FloatArray, calibrate_thematic
+from matcher.engine import CatalogueIndex, FloatArray
 from matcher.types import TiePreference
 
 IntArray = npt.NDArray[np.intp]
@@ -45,9 +45,7 @@ class Thematic:
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
         if query.vector is None:
             return np.zeros(len(rows))
-        # one pass over the whole matrix, then pick the rows: cheaper than copying the candidates' rows
-        cosines = (index.vectors @ query.vector)[rows]
-        return calibrate_thematic(cosines.astype(np.float64), index.thematic_quantiles) * index.has_evidence[rows]
+        return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 
 
 class AreaFit:

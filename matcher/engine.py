@@ -34,6 +34,8 @@ FloatArray = npt.NDArray[np.float64]
 AREA_TOP_PROJECTS = 3
 # Track record counts projects with a recency decay: a project's weight halves every this many years.
 TRACK_RECORD_HALF_LIFE_YEARS = 4.0
+# Cosine calibration is tabulated at this many steps per unit of cosine (1/1024: far below score gaps).
+_CALIBRATION_STEPS_PER_UNIT = 1024
 # A coordinator role is worth this many participations in the track record (it shows the institution
 # can lead a consortium, which programmes value).
 COORDINATOR_WEIGHT = 2.0
@@ -97,9 +99,44 @@ class CatalogueIndex:
     as_of: dt.date | None = None
     stats: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._project_has_text = np.linalg.norm(self.project_vectors, axis=1) > 0
+        self._evidence_rows = np.flatnonzero(self.has_evidence)
+        self._evidence_vectors = np.ascontiguousarray(self.vectors[self._evidence_rows])
+        grid = np.linspace(-1.0, 1.0, 2 * _CALIBRATION_STEPS_PER_UNIT + 1)
+        self._calibration_table = calibrate_thematic(grid, self.thematic_quantiles)
+
+    def calibrated_cosines(self, vector: npt.NDArray[np.float32]) -> FloatArray:
+        """(n,) :func:`calibrate_thematic` of :meth:`cosines`, read from a table on a fine grid of cosines
+        (a lookup is several times faster than interpolating 100,000 values; the grid step is 1/1024)."""
+        cells = np.rint((self.cosines(vector) + 1.0) * _CALIBRATION_STEPS_PER_UNIT).astype(np.intp)
+        return self._calibration_table[np.clip(cells, 0, len(self._calibration_table) - 1)]
+
+    def cosines(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(n,) cosine of every institution's vector with ``vector``; 0 without evidence. Only the rows with
+        evidence are multiplied (about half the catalogue)."""
+        out = np.zeros(self.n, dtype=np.float32)
+        out[self._evidence_rows] = self._evidence_vectors @ vector
+        return out
+
     @property
     def n(self) -> int:
         return len(self.institutions)
+
+    @staticmethod
+    def row_members(matrix: sp.csr_matrix, row: int) -> npt.NDArray[np.int32]:
+        """Column indices of one CSR row, without scipy's slicing machinery (it costs ~50 µs a call)."""
+        return matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
+
+    @property
+    def project_has_text(self) -> npt.NDArray[np.bool_]:
+        """(n_projects,) whether a project has a text vector."""
+        return self._project_has_text
+
+    @property
+    def evidence_rows(self) -> npt.NDArray[np.intp]:
+        """Rows of institutions with research evidence (the only ones with a non-zero vector)."""
+        return self._evidence_rows
 
 
 def _percentile(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:

@@ -241,17 +241,18 @@ class Matcher:
 
     def _evidence(self, row: int, query: Query) -> Evidence:
         index = self.index
-        own = index.membership[row].indices
+        own = index.row_members(index.membership, row)
         matching: list[ProjectEvidence] = []
-        keywords: list[str] = []
+        keywords: dict[str, str] = {}  # casefolded -> as written, first spelling wins
         if query.vector is not None and len(own):
-            with_text = own[np.linalg.norm(index.project_vectors[own], axis=1) > 0]
+            with_text = own[index.project_has_text[own]]
             sims = index.project_vectors[with_text] @ query.vector
-            for j in with_text[np.argsort(-sims)[:N_EVIDENCE_PROJECTS]]:
-                matching.append(_project(index, int(j), float(index.project_vectors[j] @ query.vector)))
+            for k in np.argsort(-sims)[:N_EVIDENCE_PROJECTS]:
+                j = int(with_text[k])
+                matching.append(_project(index, j, float(sims[k])))
                 for kw in index.projects[j].keywords:
-                    if kw.casefold() not in {k.casefold() for k in keywords} and len(keywords) < N_KEYWORDS:
-                        keywords.append(kw)
+                    if len(keywords) < N_KEYWORDS:
+                        keywords.setdefault(kw.casefold(), kw)
         strong = [AreaStrength(key=index.area_keys[a], name=index.area_names[a],
                                percentile=round(float(index.area_strength[row, a]), 3))
                   for a in np.argsort(-index.area_strength[row])
@@ -259,17 +260,18 @@ class Matcher:
         shared: list[PartnerEvidence] = []
         n_shared, joint, n_joint = 0, [], 0
         if query.requester_row is not None:
-            mine = set(index.graph[query.requester_row].indices)
-            common = [z for z in index.graph[row].indices if z in mine]
+            common = np.intersect1d(index.row_members(index.graph, query.requester_row),
+                                    index.row_members(index.graph, row), assume_unique=True)
             n_shared = len(common)
-            common.sort(key=lambda z: -index.adamic_adar_weights[z])
+            common = common[np.argsort(-index.adamic_adar_weights[common], kind="stable")]
             shared = [PartnerEvidence(id=index.institutions[z].id if z < index.n else None, name=index.node_names[z])
                       for z in common[:N_EVIDENCE_PARTNERS]]
-            both = np.intersect1d(own, index.membership[query.requester_row].indices)
+            both = np.intersect1d(own, index.row_members(index.membership, query.requester_row), assume_unique=True)
             joint = [_project(index, int(j), None) for j in both[:N_EVIDENCE_PROJECTS]]
             n_joint = len(both)
-        return Evidence(matching_projects=matching, keywords=keywords, strong_areas=strong, shared_partners=shared,
-                        n_shared_partners=n_shared, joint_projects=joint, n_joint_projects=n_joint)
+        return Evidence(matching_projects=matching, keywords=list(keywords.values()), strong_areas=strong,
+                        shared_partners=shared, n_shared_partners=n_shared, joint_projects=joint,
+                        n_joint_projects=n_joint)
 
 
 def _project(index: CatalogueIndex, j: int, similarity: float | None) -> ProjectEvidence:

@@ -168,3 +168,11 @@ def test_adamic_adar_matches_its_definition(index) -> None:
         expected = [sum(1 / np.log(degree[z]) for z in np.flatnonzero(graph[node] & graph[other]) if degree[z] >= 2)
                     for other in range(graph.shape[0])]
         assert adamic_adar(index, node) == pytest.approx(expected)
+
+
+def test_tabulated_calibration_matches_interpolation(index) -> None:
+    from matcher.engine import calibrate_thematic
+
+    query = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    exact = calibrate_thematic(index.cosines(query).astype(np.float64), index.thematic_quantiles)
+    assert index.calibrated_cosines(query) == pytest.approx(exact, abs=0.01)
