@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -87,9 +88,10 @@ def main() -> None:
     key = subprocess.run([cli, "keys", "create", "bench-api-load", "--role", "office"], check=True,
                          capture_output=True, text=True).stdout.strip()
     port = _free_port()
+    log = tempfile.NamedTemporaryFile(prefix="api-load-", suffix=".log", delete=False)  # noqa: SIM115
     server = subprocess.Popen([cli, "serve",
                                "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         started = time.perf_counter()
@@ -101,7 +103,7 @@ def main() -> None:
                 pass
             time.sleep(0.5)
         else:
-            raise SystemExit("the service did not answer /health within 300 s")
+            raise SystemExit(f"the service did not answer /health within 300 s; its log: {log.name}")
         print(f"service answering after {time.perf_counter() - started:.1f} s")  # noqa: T201
         for name in args.scenario or list(SCENARIOS):
             asyncio.run(run(base, name, clients=args.clients, seconds=args.seconds, key=key))

@@ -482,8 +482,12 @@ class LazyEmbedder:
 def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedder:
     """The embedder for ``model_name_or_path`` (None: the packaged default), loaded in the background when
     this folder was seen before unchanged, else loaded now and remembered (the caller commits)."""
+    from sqlalchemy import inspect
+
     source = str(default_model_path()) if model_name_or_path is None else model_name_or_path
-    signature = folder_signature(source)
+    # a database made before this table existed has no memory of models yet (`partnermatch db init` adds it)
+    remembered = inspect(session.get_bind()).has_table(EmbeddingModel.__tablename__)
+    signature = folder_signature(source) if remembered else None
     known = session.get(EmbeddingModel, source) if signature else None
     if known is not None and known.signature == signature:
         logger.info("embedding model %s known as %s: loading it in the background", source, known.model_id)

@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import Session
 
@@ -23,6 +25,13 @@ MIN_FUZZY_SCORE = 80.0
 # any name ("Zn" scores 90), so fuzzy hits must then be nearly exact.
 SHORT_QUERY_LENGTH = 6
 MIN_FUZZY_KEY_LENGTH = 4
+# A query word matches vocabulary words at least this similar (typos, a word typed halfway: "camer");
+# at most WORD_VARIANTS of them, and names are then scored among at most MAX_CANDIDATES.
+WORD_VARIANT_SCORE = 75.0
+WORD_VARIANTS = 30
+MAX_CANDIDATES = 5000
+# Words this short ("al", "of") are matched through the vocabulary even when known, so typing goes on working.
+SHORT_WORD_LENGTH = 4
 MIN_SHORT_QUERY_SCORE = 95.0
 
 
@@ -88,6 +97,15 @@ class InstitutionIndex:
                 self._abbrev.setdefault(label, []).append(row.id)
             for domain in row.domains:
                 self._domains.setdefault(domain, []).append(row.id)
+        # word -> the names containing it: fuzzy scoring then runs over the few names sharing (a spelling
+        # variant of) a query word instead of all 170,000 names
+        postings: dict[str, list[int]] = {}
+        for pos, key in enumerate(self._keys):
+            for word in set(key.split()):
+                postings.setdefault(word, []).append(pos)
+        self._vocabulary = list(postings)
+        self._word_index = {word: i for i, word in enumerate(self._vocabulary)}
+        self._postings = [np.array(positions, dtype=np.int32) for positions in postings.values()]
 
     def search(self, query: str, *, limit: int = 20, allowed: set[str] | None = None) -> list[SearchHit]:
         """The best ``limit`` institutions for ``query``, best first; ties go to the one with more projects.
@@ -104,14 +122,39 @@ class InstitutionIndex:
         processed = utils.default_process(folded)
         short = len(processed) <= SHORT_QUERY_LENGTH and " " not in processed
         cutoff = MIN_SHORT_QUERY_SCORE if short else MIN_FUZZY_SCORE
+        positions = self._candidates(processed)
+        candidates = {pos: self._keys[pos] for pos in positions if allowed is None or self._owners[pos] in allowed}
+        coverage: dict[str, int] = {}
         for _key, score, pos in process.extract(
-            processed, self._keys, scorer=fuzz.WRatio, limit=limit * 20, score_cutoff=cutoff
+            processed, candidates, scorer=fuzz.WRatio, limit=limit * 20, score_cutoff=cutoff
         ):
             owner = self._owners[pos]
             # WRatio scores a query contained in a longer name up to 95; only the exact name gets 100
             score = 100.0 if self._keys[pos] == processed else min(float(score), 99.0)
             if owner not in best or best[owner].score < score:
                 best[owner] = SearchHit(owner, score, self._keys[pos])
+                coverage[owner] = int(self._last_counts[pos])
         hits = [h for h in best.values() if allowed is None or h.id in allowed]
-        hits.sort(key=lambda h: (-round(h.score, 1), -self.rows[h.id].n_projects, h.id))
+        # equal scores: the name matching more of the query's words first, then the more active institution
+        hits.sort(key=lambda h: (-round(h.score, 1), -coverage.get(h.id, 0), -self.rows[h.id].n_projects, h.id))
         return hits[:limit]
+
+    def _candidates(self, processed: str) -> npt.NDArray[np.int32]:
+        """Positions of names sharing the most query words (each word or a spelling variant of it)."""
+        counts = np.zeros(len(self._keys), dtype=np.int32)
+        for word in set(processed.split()):
+            exact = self._word_index.get(word)
+            if exact is not None and len(word) >= SHORT_WORD_LENGTH:  # a known word: no need to look further
+                counts[self._postings[exact]] += 1
+                continue
+            variants = process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=WORD_VARIANT_SCORE,
+                                       limit=WORD_VARIANTS)
+            if variants:
+                counts[np.unique(np.concatenate([self._postings[i] for _, _, i in variants]))] += 1
+        self._last_counts = counts
+        if not counts.any():
+            return np.zeros(0, dtype=np.int32)
+        # names missing at most one query word; the most complete matches first, then catalogue order
+        positions = np.flatnonzero(counts >= max(1, int(counts.max()) - 1))
+        order = np.argsort(-counts[positions], kind="stable")
+        return positions[order[:MAX_CANDIDATES]].astype(np.int32)
