@@ -217,11 +217,12 @@ def import_institutions_cmd(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each holds its own index in memory).")] = 1,
 ) -> None:
     """Run the API (and web console) with uvicorn."""
     import uvicorn
 
-    uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, log_config=None)
+    uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers, log_config=None)
 
 
 def _resolve_requester(session: Session, requester: str) -> Institution:

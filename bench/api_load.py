@@ -30,6 +30,11 @@ SCENARIOS = {
         "requester_id": KZ_REQUESTERS[i % len(KZ_REQUESTERS)],
         "programme": ("horizon-europe", "erasmus-cbhe", "bri")[i % 3],
         "areas": (["water"], ["ai"], ["green-energy"], ["food-agri"])[i % 4], "k": 10}),
+    # every request differs (it excludes a different institution), so none is answered from the cache
+    "suggestions, all distinct": lambda i: ("POST", "/suggestions", {
+        "requester_id": KZ_REQUESTERS[i % len(KZ_REQUESTERS)],
+        "programme": ("horizon-europe", "erasmus-cbhe", "bri")[i % 3],
+        "areas": (["water"], ["ai"], ["green-energy"], ["food-agri"])[i % 4], "k": 10, "exclude": [f"no-such-{i}"]}),
     "institution detail": lambda i: ("GET", f"/institutions/{KZ_REQUESTERS[i % len(KZ_REQUESTERS)]}", None),
     "institution search": lambda i: ("GET", "/institutions",
                                      {"q": ("KazNU", "Camerino", "Nazarbaev Univ", "Cardiff")[i % 4]}),
@@ -82,6 +87,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     # suggestions need an office key: make one for this run and revoke it at the end
     cli = os.path.join(os.path.dirname(sys.executable), "partnermatch")
@@ -89,7 +95,7 @@ def main() -> None:
                          capture_output=True, text=True).stdout.strip()
     port = _free_port()
     log = tempfile.NamedTemporaryFile(prefix="api-load-", suffix=".log", delete=False)  # noqa: SIM115
-    server = subprocess.Popen([cli, "serve",
+    server = subprocess.Popen([cli, "serve", "--workers", str(args.workers),
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

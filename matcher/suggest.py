@@ -4,6 +4,8 @@ explanations computed from the same numbers as the ranking."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -39,6 +41,8 @@ STRONG_AREA_PERCENTILE = 0.8
 N_EVIDENCE_PROJECTS = 3
 N_EVIDENCE_PARTNERS = 5
 N_KEYWORDS = 8
+# Answers kept per Matcher: a few thousand responses of ~20 kB each stay well under 100 MB.
+CACHE_SIZE = 2048
 
 
 class RequestError(ValueError):
@@ -127,9 +131,31 @@ def mmr_order(scores: FloatArray, vectors: npt.NDArray[np.float32], countries: n
 class Matcher:
     """Suggests partners over one catalogue index with one embedder."""
 
-    def __init__(self, index: CatalogueIndex, embedder: Embedder) -> None:
+    def __init__(self, index: CatalogueIndex, embedder: Embedder, *, cache_size: int = CACHE_SIZE) -> None:
         self.index = index
         self.embedder = embedder
+        self.cache_size = cache_size
+        # The index never changes under a Matcher, so an answer depends only on the request and the profile:
+        # repeated questions (an office paging through, several people asking the same) are answered once.
+        self._cache: OrderedDict[tuple[str, str], SuggestionResponse] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
+        """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides).
+
+        Answers are cached (least recently used first out); treat the returned object as read-only.
+        """
+        key = (request.model_dump_json(), base_profile.model_dump_json())
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        response = self._suggest(request, base_profile)
+        with self._cache_lock:
+            self._cache[key] = response
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return response
 
     def area_strengths(self, institution_id: str) -> list[AreaStrength]:
         """The institution's percentile in every priority area, strongest first (empty without evidence)."""
@@ -175,8 +201,7 @@ class Matcher:
         return Query(vector=vector, area_cols=area_cols, requester_row=row, requester_strength=strength,
                      programme_family=family, ties=profile.ties), notes
 
-    def suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
-        """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides)."""
+    def _suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
         index = self.index
         profile = resolve_profile(base_profile, request)
         query, notes = self._query(request, profile)

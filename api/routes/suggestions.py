@@ -27,6 +27,7 @@ def create_suggestions(body: SuggestionRequest, matcher: MatcherDep, session: Se
         response = matcher.suggest(body, to_scoring_profile(version))
     except RequestError as exc:
         raise InvalidRequest(exc.field, str(exc)) from exc
+    notes = response.notes  # the matcher's answer is cached and shared: build a new list, never append
     if version.programme != body.programme:
-        response.notes.append(f"Scored with {format_ref(version)}, a profile made for {version.programme}.")
-    return response.model_copy(update={"profile_version_id": version.id})
+        notes = [*notes, f"Scored with {format_ref(version)}, a profile made for {version.programme}."]
+    return response.model_copy(update={"profile_version_id": version.id, "notes": notes})

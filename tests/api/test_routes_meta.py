@@ -182,6 +182,8 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
         "/suggestions",
         "/weights",
         "/weights/compare",
+        "/weights/what-if",
+        "/weights/{name}/versions/{version}/evaluate",
         "/weights/{name}",
         "/weights/{name}/versions",
         "/weights/{name}/versions/{version}",

@@ -176,3 +176,17 @@ def test_tabulated_calibration_matches_interpolation(index) -> None:
     query = np.array([0.6, 0.8, 0.0], dtype=np.float32)
     exact = calibrate_thematic(index.cosines(query).astype(np.float64), index.thematic_quantiles)
     assert index.calibrated_cosines(query) == pytest.approx(exact, abs=0.01)
+
+
+def test_answers_are_cached_per_request_and_profile(index) -> None:
+    matcher = Matcher(index, embedder=None)  # type: ignore[arg-type]
+    request = SuggestionRequest(programme="horizon-europe", requester_id="KZ-U", areas=["water"])
+    first = matcher.suggest(request, PROFILE)
+    assert matcher.suggest(request, PROFILE) is first
+    other = PROFILE.model_copy(update={"mmr_lambda": 0.5})
+    assert matcher.suggest(request, other) is not first
+    assert matcher.suggest(request.model_copy(update={"k": 3}), PROFILE) is not first
+    small = Matcher(index, embedder=None, cache_size=1)  # type: ignore[arg-type]
+    a = small.suggest(request, PROFILE)
+    small.suggest(request, other)
+    assert small.suggest(request, PROFILE) is not a  # evicted
