@@ -26,6 +26,8 @@ import httpx
 KZ_REQUESTERS = ["pic-959424479", "pic-953676162", "pic-923149680", "pic-952414871", "ror-0242cby63",
                  "pic-888282448", "ror-00vj0q898", "web-uib.kz"]
 SCENARIOS = {
+    # the ceiling of this set-up (client and server on the same 2 cores): the cheapest route there is
+    "health": lambda i: ("GET", "/health", None),
     "suggestions": lambda i: ("POST", "/suggestions", {
         "requester_id": KZ_REQUESTERS[i % len(KZ_REQUESTERS)],
         "programme": ("horizon-europe", "erasmus-cbhe", "bri")[i % 3],
