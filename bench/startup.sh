@@ -9,10 +9,11 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-wait_health() {  # $1: deadline in seconds
+wait_health() {  # $1: deadline in seconds, $2: pid of the starting command (stop waiting if it dies)
   local t0=$SECONDS
   until curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
     (( SECONDS - t0 < $1 )) || { echo "no answer within $1 s"; return 1; }
+    kill -0 "$2" 2>/dev/null || { echo "the service exited; its log:"; tail -20 "$3"; return 1; }
     sleep 0.2
   done
 }
@@ -22,7 +23,7 @@ git clone -q "$repo" "$work/partnermatch"
 cd "$work/partnermatch"
 start=$(date +%s.%N)
 PORT=$port make run >"$work/first.log" 2>&1 &
-wait_health 900
+wait_health 900 $! "$work/first.log"
 first=$(echo "$(date +%s.%N) - $start" | bc)
 pid=$(serve_pid)
 echo "fresh clone -> answering /health: ${first} s (venv, install, db init, first start)"
@@ -32,7 +33,7 @@ kill "$pid"; wait 2>/dev/null || true
 
 start=$(date +%s.%N)
 .venv/bin/partnermatch serve --host 127.0.0.1 --port "$port" >"$work/warm.log" 2>&1 &
-wait_health 120
+wait_health 120 $! "$work/warm.log"
 warm=$(echo "$(date +%s.%N) - $start" | bc)
 pid=$(serve_pid)
 echo "warm restart -> answering /health: ${warm} s"
