@@ -24,7 +24,7 @@ from api.db import make_engine
 from api.routes import areas, feedback, health, institutions, programmes, suggestions, weights
 from api.settings import Settings, get_settings
 from embeddings.base import Embedder
-from embeddings.st import load_embedder
+from embeddings.st import LazyEmbedder, load_embedder
 from matcher.engine import EmbeddingStats
 from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
@@ -102,6 +102,9 @@ def _build_matcher(app: FastAPI) -> None:
         index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
         session.commit()
     app.state.matcher = Matcher(index, app.state.embedder)
+    if isinstance(app.state.embedder, LazyEmbedder):
+        # only now: importing torch in a thread while the index is built would slow both (the GIL)
+        app.state.embedder.start()
     app.state.embedding_stats = stats
     logger.info("matching index: %s; embeddings %d cached, %d embedded; %.1f s", index.stats, stats.hits,
                 stats.misses, time.perf_counter() - started)

@@ -38,6 +38,7 @@ warm=$(echo "$(date +%s.%N) - $start" | bc)
 pid=$(serve_pid)
 echo "warm restart -> answering /health: ${warm} s"
 grep -o "embeddings: [0-9]* cached, [0-9]* embedded" "$work/warm.log" | tail -1
-curl -fsS -X POST "http://127.0.0.1:$port/suggestions" -H 'content-type: application/json' \
+key=$(.venv/bin/partnermatch keys create startup-bench --role office 2>/dev/null)
+curl -fsS -X POST "http://127.0.0.1:$port/suggestions" -H "X-API-Key: $key" -H 'content-type: application/json' \
   -d '{"requester_id": "pic-959424479", "programme": "horizon-europe", "areas": ["water"], "k": 10}' >/dev/null
 echo "peak memory of the service (VmHWM, after one suggestion): $(grep VmHWM /proc/"$pid"/status | awk '{print $2/1024 " MiB"}')"

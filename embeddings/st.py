@@ -446,10 +446,14 @@ class LazyEmbedder:
         self._loaded: SentenceTransformerEmbedder | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._load, name="embedder-load", daemon=True)
+        self._start_lock = threading.Lock()
 
     def start(self) -> LazyEmbedder:
-        """Begin loading in the background; returns self."""
-        self._thread.start()
+        """Begin loading in the background (once); returns self."""
+        with self._start_lock:
+            if not self._thread.is_alive() and self._loaded is None and self._error is None \
+                    and self._thread.ident is None:
+                self._thread.start()
         return self
 
     def _load(self) -> None:
@@ -462,6 +466,7 @@ class LazyEmbedder:
             self._error = exc
 
     def _model(self) -> SentenceTransformerEmbedder:
+        self.start()  # a no-op once started
         self._thread.join()
         if self._error is not None:
             raise RuntimeError("the embedding model failed to load") from self._error
@@ -480,8 +485,9 @@ class LazyEmbedder:
 
 
 def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedder:
-    """The embedder for ``model_name_or_path`` (None: the packaged default), loaded in the background when
-    this folder was seen before unchanged, else loaded now and remembered (the caller commits)."""
+    """The embedder for ``model_name_or_path`` (None: the packaged default). When this folder was seen before
+    unchanged, a :class:`LazyEmbedder` that loads on ``start()`` (in the background) or on first use; else
+    the model is loaded now and remembered (the caller commits)."""
     from sqlalchemy import inspect
 
     source = str(default_model_path()) if model_name_or_path is None else model_name_or_path
@@ -490,8 +496,8 @@ def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedd
     signature = folder_signature(source) if remembered else None
     known = session.get(EmbeddingModel, source) if signature else None
     if known is not None and known.signature == signature:
-        logger.info("embedding model %s known as %s: loading it in the background", source, known.model_id)
-        return LazyEmbedder(model_name_or_path, model_id=known.model_id, dim=known.dim).start()
+        logger.info("embedding model %s known as %s: it loads on start() or first use", source, known.model_id)
+        return LazyEmbedder(model_name_or_path, model_id=known.model_id, dim=known.dim)
     embedder = SentenceTransformerEmbedder(model_name_or_path)
     if signature:
         session.merge(EmbeddingModel(source=source, signature=signature, model_id=embedder.model_id,
