@@ -260,7 +260,8 @@ class Matcher:
             components=components, has_research_evidence=bool(index.has_evidence[row]), existing_partner=existing,
             reasons=_reasons(dict(zip(COMPONENTS, values, strict=True)), dict(zip(COMPONENTS, contributions,
                                                                                     strict=True)),
-                             evidence, has_evidence=bool(index.has_evidence[row]), existing=existing),
+                             evidence, has_evidence=bool(index.has_evidence[row]), existing=existing,
+                             requested_areas=[index.area_names[a] for a in query.area_cols]),
             evidence=evidence,
         )
 
@@ -307,7 +308,7 @@ def _project(index: CatalogueIndex, j: int, similarity: float | None) -> Project
 
 
 def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], evidence: Evidence, *,
-             has_evidence: bool, existing: bool) -> list[str]:
+             has_evidence: bool, existing: bool, requested_areas: list[str]) -> list[str]:
     """The two or three largest contributions, in words, plus flags a reader must not miss."""
     reasons = []
     if not has_evidence:
@@ -319,8 +320,8 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
         if name == "thematic":
             reasons.append(f"research close to the request (more similar than {v:.0%} of institution pairs)")
         elif name == "area_fit":
-            areas = ", ".join(a.name for a in evidence.strong_areas) or "the requested areas"
-            reasons.append(f"strong in {areas} (area fit {v:.2f})")
+            reasons.append(f"strong in {' and '.join(requested_areas)}: ahead of {v:.0%} of institutions with "
+                           "research evidence")
         elif name == "complementarity":
             reasons.append(f"stronger than the requester in the requested areas ({v:.2f})")
         elif name == "track_record":
