@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -14,24 +13,6 @@ from matcher.engine import EmbeddingStats, load_index
 from matcher.profiles import load_default_profiles
 from matcher.suggest import Matcher, RequestError
 from matcher.types import SuggestionRequest
-from seed_data.build import build_catalogue
-from seed_data.crud import load_catalogue
-
-RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
-
-
-@pytest.fixture(scope="module")
-def catalogue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("catalogue")
-    build_catalogue(RAW, out)
-    return out
-
-
-@pytest.fixture
-def loaded(engine: Engine, catalogue_dir: Path) -> Engine:
-    with Session(engine) as session:
-        load_catalogue(session=session, data_dir=catalogue_dir)
-    return engine
 
 
 def test_index_embeds_once_then_restarts_from_the_cache(loaded: Engine, embedder) -> None:

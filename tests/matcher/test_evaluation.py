@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,25 +13,8 @@ from matcher.engine import EmbeddingStats, embed_projects, index_from_rows, read
 from matcher.evaluation import BASELINES, project_idea_queries, run_evaluation
 from matcher.profiles import load_default_profiles
 from matcher.texts import project_text
-from seed_data.build import build_catalogue
-from seed_data.crud import load_catalogue
 
-RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
 CUTOFF, UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
-
-
-@pytest.fixture(scope="module")
-def catalogue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("catalogue")
-    build_catalogue(RAW, out)
-    return out
-
-
-@pytest.fixture
-def loaded(engine: Engine, catalogue_dir: Path) -> Engine:
-    with Session(engine) as session:
-        load_catalogue(session=session, data_dir=catalogue_dir)
-    return engine
 
 
 def test_nothing_after_the_cutoff_reaches_the_index(loaded: Engine, embedder) -> None:
