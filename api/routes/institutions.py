@@ -31,6 +31,9 @@ from seed_data.tables import Institution, InstitutionKind, Participation, Partic
 
 logger = logging.getLogger(__name__)
 
+# Far beyond the catalogue (58,655 institutions) and inside a 64-bit SQL integer: larger offsets are 422s.
+MAX_OFFSET = 1_000_000
+
 router = APIRouter(prefix="/institutions", tags=["institutions"], responses=problem_responses(503))
 
 MAX_PAGE_SIZE = 100
@@ -207,7 +210,7 @@ def list_institutions(
         Query(description="Only institutions with (true) or without (false) Horizon Europe projects."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = DEFAULT_PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0, description="Matches to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Matches to skip.")] = 0,
 ) -> InstitutionsPublic:
     """Search institutions by name (ranked) or list them by project count, with filters and paging."""
     return search_institutions(

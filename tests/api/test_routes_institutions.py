@@ -294,3 +294,9 @@ def test_detail_shows_area_strengths_only_with_evidence(client: TestClient) -> N
     assert all(0.0 <= s["percentile"] <= 1.0 for s in strengths)
     assert [s["percentile"] for s in strengths] == sorted((s["percentile"] for s in strengths), reverse=True)
     assert client.get(f"/institutions/{ENU}").json()["area_strengths"] == []  # no projects: no evidence
+
+
+def test_an_offset_beyond_any_catalogue_is_a_422(client: TestClient) -> None:
+    """Schemathesis found this: an offset too large for a SQL integer used to be a 500."""
+    assert client.get("/institutions", params={"offset": 2**70}).status_code == 422
+    assert client.get("/institutions", params={"offset": 1_000_000}).status_code == 200
