@@ -24,8 +24,8 @@ from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
 from embeddings.st import SentenceTransformerEmbedder, load_embedder
 from embeddings.store import save_vector_file, seed_cache_from_file
-from matcher.engine import EmbeddingStats, texts_and_vectors
 from matcher.engine import load_index as load_matching_index
+from matcher.engine import texts_and_vectors
 from matcher.suggest import Matcher, RequestError
 from matcher.types import SuggestionRequest
 from matcher.weights import ProfileNotFound, ensure_default_profiles, published_version, to_scoring_profile
@@ -178,13 +178,10 @@ def db_embed(
     settings = get_settings()
     embedder = SentenceTransformerEmbedder(settings.embedding_model)
     with _session() as session:
-        stats = EmbeddingStats()
-        index = load_matching_index(session=session, embedder=embedder, show_progress=True, stats=stats)
+        hashes, vectors = texts_and_vectors(session=session, embedder=embedder, show_progress=True)
         session.commit()
-        hashes, vectors = texts_and_vectors(session=session, embedder=embedder)
     save_vector_file(out, model_id=embedder.model_id, hashes=hashes, vectors=vectors)
-    console.print(f"{stats.hits} cached, {stats.misses} embedded; {len(hashes)} vectors written to {out} "
-                  f"({index.stats['projects_with_text']} projects with text)")
+    console.print(f"{len(hashes)} vectors written to {out} for {embedder.model_id}")
 
 
 @import_app.command("institutions")

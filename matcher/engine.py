@@ -23,7 +23,7 @@ from sqlmodel import Session
 from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
 from matcher.texts import area_text, project_text
-from seed_data.tables import PriorityArea, Programme, Project
+from seed_data.tables import PriorityArea, Programme
 
 logger = logging.getLogger(__name__)
 
@@ -320,23 +320,6 @@ class EmbeddingStats:
     misses: int = 0
 
 
-def shipped_texts(session: Session) -> list[str]:
-    """Every text the catalogue ships vectors for: project texts and priority-area texts."""
-    proj_cols = [Project.title, Project.objective, Project.keywords, Project.euroscivoc]
-    projects = [dict(r._mapping) for r in session.execute(select(*proj_cols).order_by(Project.id))]
-    areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
-    return [t for p in projects if (t := project_text(p))] + [area_text(a) for a in areas]
-
-
-def texts_and_vectors(*, session: Session, embedder: Embedder) -> tuple[list[str], npt.NDArray[np.float32]]:
-    """Hashes and cached vectors of :func:`shipped_texts` (embedding any the cache lacks), for a vector file."""
-    texts = shipped_texts(session)
-    result = embed_with_cache(embedder, texts, session=session)
-    hashes = [text_hash(t) for t in texts]
-    unique = dict(zip(hashes, range(len(texts)), strict=True))
-    return list(unique), result.vectors[list(unique.values())]
-
-
 @dataclass
 class CatalogueRows:
     """The catalogue as plain rows, read once and reused (e.g. for indexes at several dates)."""
@@ -385,6 +368,17 @@ def read_catalogue(session: Session) -> CatalogueRows:
     areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
     programmes = [p.model_dump() for p in session.scalars(select(Programme).order_by(Programme.key))]
     return CatalogueRows(institutions, projects, participations, areas, programmes)
+
+
+def texts_and_vectors(*, session: Session, embedder: Embedder, show_progress: bool | None = None
+                      ) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """Hashes and vectors of every text the catalogue ships vectors for (project and area texts), from the
+    cache, embedding what it lacks: the contents of a vector file."""
+    rows = read_catalogue(session)
+    texts = [t for p in rows.projects if (t := project_text(p))] + [area_text(a) for a in rows.areas]
+    result = embed_with_cache(embedder, texts, session=session, show_progress=show_progress)
+    unique = {text_hash(t): k for k, t in enumerate(texts)}  # equal texts share one row
+    return list(unique), result.vectors[list(unique.values())]
 
 
 def embed_projects(rows: CatalogueRows, *, session: Session, embedder: Embedder, stats: EmbeddingStats,

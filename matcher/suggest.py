@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings.base import Embedder
-from matcher.components import REGISTRY, IntArray, Query, adamic_adar, direct_ties, get_component
+from matcher.components import IntArray, Query, adamic_adar, direct_ties, get_component
 from matcher.engine import CatalogueIndex, FloatArray
 from matcher.types import (
     COMPONENTS,
@@ -334,4 +334,4 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
     return reasons
 
 
-__all__ = ["REGISTRY", "Matcher", "RequestError", "adamic_adar", "eligible_rows", "mmr_order"]
+__all__ = ["Matcher", "RequestError", "adamic_adar", "eligible_rows", "mmr_order"]

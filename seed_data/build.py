@@ -96,7 +96,7 @@ def _institution(records: list[SourceRecord]) -> dict[str, Any]:
     """Merge one cluster's records into an institution row (no id, counts or profile yet)."""
     by_priority = sorted(records, key=lambda r: (SOURCE_PRIORITY[r.source], r.key))
     first = {source: next((r for r in by_priority if r.source == source), None) for source in SOURCE_PRIORITY}
-    ror, eche, he_org, hipo = first["ror"], first["eche"], first["he_org"], first["hipo"]
+    ror, eche, he_org = first["ror"], first["eche"], first["he_org"]
     registry = he_org or eche
     name = ror.name if ror else smart_title(registry.name) if registry else by_priority[0].name
     kind = next((r.kind for r in sorted(records, key=lambda r: KIND_PRIORITY[r.source]) if r.kind), None)
@@ -123,7 +123,6 @@ def _institution(records: list[SourceRecord]) -> dict[str, Any]:
         "aliases": aliases,
         "domains": sorted({d for r in records for d in r.domains}),
         "provenance": sorted(r.key for r in records),
-        "_hipo": hipo,
     }
 
 
@@ -277,8 +276,7 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     report = _report(data.counts, institutions, merges, rejected, participations, projects, groups)
     report["reference_warnings"] = unused_paths
     out.mkdir(parents=True, exist_ok=True)
-    public = [{k: v for k, v in row.items() if not k.startswith("_")} for row in institutions]
-    files.write_jsonl_gz(out / "institutions.jsonl.gz", sorted(public, key=lambda r: r["id"]))
+    files.write_jsonl_gz(out / "institutions.jsonl.gz", sorted(institutions, key=lambda r: r["id"]))
     files.write_jsonl_gz(out / "projects.jsonl.gz", [_project_row(p) for _, p in sorted(projects.items())])
     part_rows = sorted((p.project_id, p.pic, p.role.value, pic_owner.get(p.pic, ""), p.activity_type or "",
                         p.country or "") for p in participations)
