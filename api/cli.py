@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.cli_admin import keys_app, weights_app
 from api.cli_evaluate import evaluate, learn_weights
@@ -305,10 +305,18 @@ def institutions_search(
 ) -> None:
     """Find institutions by name, alias, abbreviation (KazNU, ENU, MEPhI) or domain."""
     with _session() as session:
-        rows = session.exec(select(Institution)).all()
-        by_id = {row.id: row for row in rows}
-        allowed = {r.id for r in rows if (not country or r.country == country.upper()) and (not kind or r.kind == kind)}
+        allowed = None
+        if country or kind:
+            ids = select(Institution.id)
+            if country:
+                ids = ids.where(Institution.country == country.upper())
+            if kind:
+                ids = ids.where(Institution.kind == kind)
+            allowed = set(session.exec(ids).all())
         hits = InstitutionIndex(read_search_rows(session=session)).search(query, limit=limit, allowed=allowed)
+        # full rows (profiles included) only for the hits shown, not for the whole catalogue
+        by_id = {row.id: row for row in session.exec(select(Institution).where(
+            col(Institution.id).in_([h.id for h in hits]))).all()}
     if as_json:
         payload = [{"score": h.score, "matched": h.matched,
                     **by_id[h.id].model_dump(exclude={"profile_derived", "profile_owner"})} for h in hits]
