@@ -7,9 +7,7 @@ Nothing is loaded at import time. Serve it with ``uvicorn --factory api.main:app
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -23,13 +21,9 @@ from api import errors
 from api.db import make_engine
 from api.routes import areas, feedback, health, institutions, programmes, suggestions, weights
 from api.settings import Settings, get_settings
+from api.state import build_matcher, build_search_index
 from embeddings.base import Embedder
-from embeddings.st import LazyEmbedder, load_embedder
-from matcher.engine import EmbeddingStats
-from matcher.engine import load_index as load_matching_index
-from matcher.suggest import Matcher
 from matcher.weights import ProfileConflict, ensure_default_profiles
-from seed_data.search import InstitutionIndex, read_search_rows
 
 logger = logging.getLogger(__name__)
 
@@ -60,56 +54,6 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-def load_index(engine: Engine) -> InstitutionIndex:
-    """The search index over every institution in the database (reads only the columns search needs)."""
-    with Session(engine) as session:
-        return InstitutionIndex(read_search_rows(session=session))
-
-
-def _build_index(app: FastAPI) -> None:
-    """Put the index on ``app.state``; on a database without the catalogue, leave it out and say why."""
-    started = time.perf_counter()
-    try:
-        index = load_index(app.state.engine)
-    except SQLAlchemyError as exc:
-        app.state.index_problem = (
-            "The database has no readable catalogue: run `partnermatch db init` and restart the service."
-        )
-        logger.error("could not build the institution index: %s", exc)
-        return
-    app.state.index = index
-    app.state.index_built_at = dt.datetime.now(dt.UTC)
-    if not index.rows:
-        app.state.index_problem = (
-            "The catalogue is empty: run `partnermatch db init` and restart the service."
-        )
-        logger.warning("the database holds no institutions")
-    logger.info(
-        "institution index: %d institutions in %.1f s", len(index.rows), time.perf_counter() - started
-    )
-
-
-def _build_matcher(app: FastAPI) -> None:
-    """Load the embedder (unless given) and the matching index; vectors missing from the cache are embedded
-    and stored, so the next start embeds nothing."""
-    if app.state.index is None:
-        return
-    started = time.perf_counter()
-    stats = EmbeddingStats()
-    with Session(app.state.engine) as session:
-        if app.state.embedder is None:
-            app.state.embedder = load_embedder(app.state.settings.embedding_model, session=session)
-        index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
-        session.commit()
-    app.state.matcher = Matcher(index, app.state.embedder)
-    if isinstance(app.state.embedder, LazyEmbedder):
-        # only now: importing torch in a thread while the index is built would slow both (the GIL)
-        app.state.embedder.start()
-    app.state.embedding_stats = stats
-    logger.info("matching index: %s; embeddings %d cached, %d embedded; %.1f s", index.stats, stats.hits,
-                stats.misses, time.perf_counter() - started)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the engine (unless one was given) and build the search index; dispose of what was opened."""
@@ -123,8 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             session.commit()
     except (SQLAlchemyError, ProfileConflict) as exc:  # no tables yet, or another worker created them first
         logger.error("could not create the default weight profiles: %s", exc)
-    _build_index(app)
-    _build_matcher(app)
+    build_search_index(app)
+    build_matcher(app)
     try:
         yield
     finally:
