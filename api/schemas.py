@@ -112,6 +112,13 @@ class PartnerSummary(BaseModel):
     model_config = {"json_schema_extra": {"examples": [_WARWICK_PARTNER]}}
 
 
+class YearCount(BaseModel):
+    """How many projects started in one year."""
+
+    year: int
+    count: int
+
+
 class InstitutionDetail(InstitutionPublic):
     """An institution with its identifiers, profile, recent projects and main partners."""
 
@@ -123,6 +130,9 @@ class InstitutionDetail(InstitutionPublic):
     profile_source: Literal["owner", "derived"]
     profile_owner_updated: dt.datetime | None = None
     projects: list[ProjectSummary] = Field(description="Most recent first, at most 50; see `n_projects`.")
+    projects_per_year: list[YearCount] = Field(
+        default_factory=list, description="Projects by start year, over all of them (undated ones left out)."
+    )
     partners: list[PartnerSummary] = Field(description="Institutions sharing the most projects, at most 20.")
     area_strengths: list[AreaStrength] = Field(
         default_factory=list,

@@ -23,6 +23,7 @@ from api.schemas import (
     InstitutionsPublic,
     PartnerSummary,
     ProjectSummary,
+    YearCount,
     problem_responses,
 )
 from matcher.suggest import Matcher
@@ -147,6 +148,19 @@ def _projects(*, session: Session, institution_id: str) -> tuple[list[ProjectSum
     return projects, total
 
 
+def _projects_per_year(*, session: Session, institution_id: str) -> list[YearCount]:
+    """How many of the institution's projects started in each year (projects without a date left out)."""
+    year = func.extract("year", Project.start_date).label("year")
+    rows = session.exec(
+        select(year, func.count(func.distinct(Project.id)))
+        .join(Participation, col(Participation.project_id) == col(Project.id))
+        .where(col(Participation.institution_id) == institution_id, col(Project.start_date).is_not(None))
+        .group_by(year)
+        .order_by(year)
+    ).all()
+    return [YearCount(year=int(y), count=n) for y, n in rows]
+
+
 def _partners(*, session: Session, institution_id: str) -> list[PartnerSummary]:
     """Institutions sharing the most projects with ``institution_id``; ties by id."""
     mine = aliased(Participation)
@@ -177,6 +191,7 @@ def get_institution(*, session: Session, institution_id: str, matcher: Matcher |
         "profile": row.profile,
         "profile_source": "owner" if row.profile_owner else "derived",
         "projects": projects,
+        "projects_per_year": _projects_per_year(session=session, institution_id=institution_id),
         "partners": _partners(session=session, institution_id=institution_id),
         "area_strengths": matcher.area_strengths(institution_id) if matcher is not None else [],
     }

@@ -221,6 +221,13 @@ def test_detail_lists_projects_most_recent_first(client: TestClient) -> None:
             "role": "associated_partner",
         },
     ]
+    assert body["projects_per_year"] == [{"year": 2024, "count": 2}]
+
+
+def test_detail_counts_projects_per_start_year(client: TestClient) -> None:
+    """Tsukuba's two projects start in 2024; Camerino's MARMADE in 2025; ENU has none."""
+    assert client.get(f"/institutions/{UNICAM}").json()["projects_per_year"] == [{"year": 2025, "count": 1}]
+    assert client.get(f"/institutions/{ENU}").json()["projects_per_year"] == []
 
 
 def test_detail_lists_partners_by_shared_projects(client: TestClient) -> None:
