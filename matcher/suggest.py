@@ -29,6 +29,7 @@ from matcher.types import (
     SuggestionResponse,
     TiePreference,
 )
+from seed_data.countries import is_country, normalise_country
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requeste
     allowed_countries = set().union(*programme["partner_countries"].values()) if programme["partner_countries"] \
         else set()
     if request.countries:
-        allowed_countries &= {c.upper() for c in request.countries}
+        allowed_countries &= {normalise_country(c) for c in request.countries}
     kinds = set(request.kinds or programme["default_partner_kinds"])
     mask = _filter_mask(index, frozenset(allowed_countries), frozenset(kinds)).copy()
     for inst_id in request.exclude:
@@ -175,6 +176,9 @@ class Matcher:
         unknown = [a for a in request.areas if a not in index.area_keys]
         if unknown:
             raise RequestError("areas", f"unknown area(s) {unknown}; known: {index.area_keys}")
+        bad_countries = [c for c in request.countries or [] if not is_country(normalise_country(c))]
+        if bad_countries:
+            raise RequestError("countries", f"not ISO 3166-1 alpha-2 country codes: {bad_countries} (e.g. DE, IT, CN)")
         kinds = {"university", "research", "company", "public", "other"}
         if request.kinds and not set(request.kinds) <= kinds:
             raise RequestError("kinds", f"unknown kind(s) {sorted(set(request.kinds) - kinds)}; known: {sorted(kinds)}")

@@ -67,3 +67,8 @@ def test_unknown_names_are_request_errors(loaded: Engine, embedder) -> None:
     with pytest.raises(RequestError) as excinfo:
         matcher.suggest(SuggestionRequest(text="x", programme="bri", areas=["astrology"]), profile)
     assert excinfo.value.field == "areas"
+    with pytest.raises(RequestError) as excinfo:
+        matcher.suggest(SuggestionRequest(text="x", programme="bri", countries=["CN", "Germany"]), profile)
+    assert excinfo.value.field == "countries" and "Germany" in str(excinfo.value)
+    # CORDIS's EL and UK are read as GR and GB, as the catalogue stores them
+    matcher.suggest(SuggestionRequest(text="x", programme="bri", countries=["el", "uk"]), profile)
