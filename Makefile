@@ -1,6 +1,7 @@
 # partnermatch — the two commands the README starts with:
 #   make run    set up .venv, load the shipped catalogue, serve the API (and web console) on :8000
-#   make test   set up .venv (+ PostgreSQL binaries for the Postgres tests) and run the whole test suite
+#   make test   set up .venv (+ PostgreSQL and Chromium from Debian for the Postgres and browser tests) and run
+#               the whole test suite
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
@@ -23,6 +24,7 @@ run: setup
 
 test: setup
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 lint: setup

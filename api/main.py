@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from api import errors
+from api import console, errors
 from api.db import make_engine
 from api.routes import areas, feedback, health, institutions, programmes, suggestions, weights
 from api.settings import Settings, get_settings
@@ -108,6 +108,7 @@ def create_app(
     errors.install(app)
     for module in (institutions, areas, programmes, suggestions, weights, feedback, health):
         app.include_router(module.router)
+    console.install(app)
     return app
 
 
