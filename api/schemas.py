@@ -8,9 +8,10 @@ water priority area and the "Central Asia + Italy" track.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlmodel import SQLModel
 
 from matcher.types import COMPONENTS, AreaStrength, TiePreference
@@ -19,6 +20,8 @@ from matcher.whatif import WhatIfReport
 from seed_data.tables import (
     COMMENT_MAX_LENGTH,
     MAX_SQL_INT,
+    PROFILE_NAME_MAX_LENGTH,
+    PROGRAMME_KEY_MAX_LENGTH,
     FeedbackBase,
     FeedbackStatus,
     InstitutionBase,
@@ -544,3 +547,207 @@ class EvaluationStarted(BaseModel):
     profile: str = Field(description="name:version")
     cutoff: str
     until: str
+
+
+# --- quick estimates and what-if with unsaved weights ---------------------------------------------------------
+
+PROFILE_REF_PATTERN = r"^[a-z0-9][a-z0-9._-]*(:[1-9][0-9]{0,8})?$"
+ComponentName = Literal["thematic", "area_fit", "complementarity", "track_record", "network"]
+MetricName = Literal["recall@10", "recall@50", "ndcg@10", "mrr"]
+assert ComponentName.__args__ == COMPONENTS, "ComponentName lists matcher.types.COMPONENTS"  # type: ignore[attr-defined]
+_SLIDER_WEIGHTS = {"thematic": 0.35, "area_fit": 0.2, "complementarity": 0.1, "track_record": 0.2, "network": 0.25}
+_METRICS_EXAMPLE = {"recall@10": 0.0699, "recall@50": 0.1736, "ndcg@10": 0.0868, "mrr": 0.195}
+
+
+class SweepRequest(BaseModel):
+    """Vary one component's raw weight from 0 to the sum of all weights, the others fixed."""
+
+    component: ComponentName
+    metric: MetricName = "ndcg@10"
+    steps: int = Field(default=11, ge=2, le=51)
+
+
+class EstimateRequest(BaseModel):
+    """Unsaved weights to estimate on the validation sample (an officer's sliders)."""
+
+    programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH,
+                           description="Programme whose published profile is shown alongside, e.g. horizon-europe.")
+    weights: dict[str, float] = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
+    ties: TiePreference = TiePreference.neutral
+    sweep: SweepRequest | None = None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"programme": "horizon-europe", "weights": _SLIDER_WEIGHTS, "ties": "neutral",
+                 "sweep": {"component": "network", "metric": "ndcg@10", "steps": 11}}
+            ]
+        }
+    }
+
+
+class EstimateSample(BaseModel):
+    """The queries the estimate is measured on."""
+
+    task: Literal["project_idea"]
+    n_queries: int
+    cutoff: str = Field(description="The index knows only projects starting before this date.")
+    until: str = Field(description="Queries are projects starting in [cutoff, until).")
+    note: str
+
+
+class PublishedEstimate(BaseModel):
+    """The programme's published profile on the same sample."""
+
+    profile: str = Field(description="name:version")
+    metrics: dict[str, float]
+
+
+class SweepPoint(BaseModel):
+    weight: float = Field(description="Raw weight of the swept component (the others as given).")
+    value: float
+
+
+class SweepPublic(BaseModel):
+    component: str
+    metric: str
+    points: list[SweepPoint]
+
+
+class EstimatePublic(BaseModel):
+    """Validation metrics of the given weights, and of the published profile, on a fixed query sample."""
+
+    sample: EstimateSample
+    metrics: dict[str, float] = Field(description="recall@10, recall@50, ndcg@10, mrr (means over the sample).")
+    published: PublishedEstimate
+    sweep: SweepPublic | None
+    seconds: float = Field(description="Time this answer took (the first one also builds the sample).")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "sample": {"task": "project_idea", "n_queries": 200, "cutoff": "2024-01-01",
+                               "until": "2025-01-01", "note": "Project-idea task on a fixed random sample ..."},
+                    "metrics": _METRICS_EXAMPLE,
+                    "published": {"profile": "horizon-europe-default:1", "metrics": _METRICS_EXAMPLE},
+                    "sweep": {"component": "network", "metric": "ndcg@10",
+                              "points": [{"weight": 0.0, "value": 0.0708}, {"weight": 0.1, "value": 0.0861}]},
+                    "seconds": 0.04,
+                }
+            ]
+        }
+    }
+
+
+class UnsavedProfile(BaseModel):
+    """Scoring parameters not stored as a version (the officer's sliders)."""
+
+    programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH)
+    weights: dict[str, float] = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT)
+    ties: TiePreference = TiePreference.neutral
+
+
+class WhatIfRequest(BaseModel):
+    """Compare a stored version ``a`` with unsaved parameters ``b``."""
+
+    a: str | None = Field(default=None, max_length=PROFILE_NAME_MAX_LENGTH + 10, pattern=PROFILE_REF_PATTERN,
+                          description="name:version or name (its latest); null: b.programme's published profile")
+    b: UnsavedProfile
+    areas: list[Annotated[str, Field(max_length=PROGRAMME_KEY_MAX_LENGTH)]] = Field(
+        default_factory=list, max_length=10, description="Priority-area keys")
+    k: int = Field(default=10, ge=1, le=50)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"a": None, "b": {"programme": "horizon-europe", "weights": _SLIDER_WEIGHTS, "mmr_lambda": 0.7,
+                                  "max_per_country": None, "ties": "neutral"}, "areas": ["water"], "k": 10}
+            ]
+        }
+    }
+
+
+# --- shortlists ---------------------------------------------------------------------------------------------
+
+MAX_SHORTLIST_ITEMS = 500
+
+
+class ShortlistStatus(StrEnum):
+    """Where an office is with a shortlisted partner."""
+
+    shortlisted = "shortlisted"
+    contacted = "contacted"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class ShortlistItem(BaseModel):
+    """One partner on the shortlist."""
+
+    institution_id: str = Field(min_length=1, max_length=80)
+    score: float | None = Field(default=None, allow_inf_nan=False)
+    status: ShortlistStatus | None = None
+    note: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
+
+
+class ShortlistExport(BaseModel):
+    """A shortlist to write as a file, in the given order."""
+
+    requester_id: str | None = Field(default=None, max_length=80, description="The requesting institution")
+    programme: str | None = Field(default=None, max_length=PROGRAMME_KEY_MAX_LENGTH)
+    areas: list[Annotated[str, Field(max_length=PROGRAMME_KEY_MAX_LENGTH)]] = Field(default_factory=list,
+                                                                                    max_length=20)
+    items: list[ShortlistItem] = Field(min_length=1, max_length=MAX_SHORTLIST_ITEMS)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"requester_id": "pic-953676162", "programme": "horizon-europe", "areas": ["water"],
+                 "items": [{"institution_id": "pic-999976784", "score": 0.71, "status": "contacted",
+                            "note": "met at the MSCA info day"}]}
+            ]
+        }
+    }
+
+
+# --- owner profiles and keys --------------------------------------------------------------------------------
+
+PROFILE_TEXT_MIN_LENGTH, PROFILE_TEXT_MAX_LENGTH = 20, 20000
+
+
+class OwnerProfileUpdate(BaseModel):
+    """The institution's own description of its research, used for matching instead of the derived one."""
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=PROFILE_TEXT_MIN_LENGTH,
+                                           max_length=PROFILE_TEXT_MAX_LENGTH)]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"text": "Nazarbayev University: AI, water resources and Kazakh language technology."}]
+        }
+    }
+
+
+class OwnerProfilePublic(BaseModel):
+    """The profile matching uses from now on; the matcher is rebuilt in the background."""
+
+    institution_id: str
+    profile_source: Literal["owner", "derived"]
+    profile_owner_updated: UtcDatetime | None
+    matcher: Literal["rebuilding", "unchanged"] = Field(
+        description="rebuilding: suggestions use the new profile once the matcher is rebuilt (the old one "
+                    "answers until then); unchanged: the profile was already so, nothing to rebuild")
+
+
+class KeyPublic(BaseModel):
+    """Who the request's API key belongs to."""
+
+    name: str
+    role: str = Field(description="office, officer or admin")
+    institution_id: str | None = Field(description="For an owner key: the institution whose profile it may change")
+
+    model_config = {"json_schema_extra": {"examples": [{"name": "Almaty office", "role": "office",
+                                                        "institution_id": "pic-959424479"}]}}

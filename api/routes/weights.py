@@ -1,4 +1,5 @@
-"""Weight profiles: read them (office key), create, change, publish and roll them back (officer key).
+"""Weight profiles: read them (office key), create, change, publish and roll them back (officer key);
+estimate and compare unsaved weights (office key), for the console's sliders.
 
 A change never rewrites a version: it adds the next one, recorded with the key's id and name.
 """
@@ -6,11 +7,14 @@ A change never rewrites a version: it adds the next one, recorded with the key's
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Query, Request, status
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
@@ -19,7 +23,13 @@ from api.auth import OfficerKey, auth_responses, require_office
 from api.deps import MatcherDep, SessionDep
 from api.errors import InvalidRequest, NotFound
 from api.schemas import (
+    EstimatePublic,
+    EstimateRequest,
+    EstimateSample,
     EvaluationStarted,
+    PublishedEstimate,
+    SweepPoint,
+    SweepPublic,
     WeightProfileCreate,
     WeightProfileRollback,
     WeightProfilesPublic,
@@ -28,11 +38,13 @@ from api.schemas import (
     WeightProfileVersionPublic,
     WeightProfileVersionsPublic,
     WhatIfPublic,
+    WhatIfRequest,
     problem_responses,
 )
 from matcher import weights as store
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, run_evaluation
+from matcher.quick_eval import NOTE, ValidationSample, build_validation_sample
 from matcher.suggest import Matcher
 from matcher.types import ScoringProfile
 from matcher.whatif import compare_rankings
@@ -49,6 +61,9 @@ VersionPath = Annotated[int, Path(ge=1, le=MAX_SQL_INT)]
 RefQuery = Annotated[str, Query(max_length=PROFILE_NAME_MAX_LENGTH + 10, pattern=_REF_PATTERN,
                                 description="name:version, or name for its latest version")]
 _READ = [Depends(require_office)]
+# An unsaved profile in a what-if comparison shows as "unsaved:0" with id 0 (stored ids start at 1).
+UNSAVED_NAME = "unsaved"
+_SAMPLE_LOCKS_GUARD = threading.Lock()
 
 
 @contextmanager
@@ -108,15 +123,109 @@ def what_if(
     """How the top-k of every Kazakh university changes from version `a` to `b`, with both versions' metrics."""
     with _store_errors():
         version_a, version_b = store.get_ref(a, session=session), store.get_ref(b, session=session)
-    unknown = [area for area in areas or [] if area not in matcher.index.area_keys]
-    if unknown:
-        raise InvalidRequest("areas", f"unknown area(s) {unknown}; known: {matcher.index.area_keys}")
+    _check_areas(matcher, areas or [])
     if version_a.programme not in matcher.index.programmes:
         raise InvalidRequest("a", f"programme {version_a.programme!r} of {a!r} is not in the catalogue")
     rankings = compare_rankings(matcher, store.to_scoring_profile(version_a), store.to_scoring_profile(version_b),
                                 programme=version_a.programme, areas=areas or [], k=k)
     return WhatIfPublic(parameters=store.compare_versions(version_a, version_b), rankings=rankings,
                         metrics_a=version_a.metrics, metrics_b=version_b.metrics)
+
+
+def _check_areas(matcher: Matcher, areas: list[str]) -> None:
+    unknown = [area for area in areas if area not in matcher.index.area_keys]
+    if unknown:
+        raise InvalidRequest("areas", f"unknown area(s) {unknown}; known: {matcher.index.area_keys}")
+
+
+@router.post("/what-if", response_model=WhatIfPublic, dependencies=_READ, responses=problem_responses(404, 422))
+def what_if_unsaved(body: WhatIfRequest, session: SessionDep, matcher: MatcherDep) -> WhatIfPublic:
+    """As `GET /weights/what-if`, with unsaved parameters as `b` (shown as `unsaved:0`, id 0, no metrics);
+    `a` null compares with `b.programme`'s published profile."""
+    b = body.b
+    if b.programme not in matcher.index.programmes:
+        raise InvalidRequest("b.programme",
+                             f"unknown programme {b.programme!r}; known: {sorted(matcher.index.programmes)}")
+    try:
+        profile_b = store.check_parameters(weights=b.weights, mmr_lambda=b.mmr_lambda,
+                                           max_per_country=b.max_per_country, ties=b.ties.value)
+    except store.InvalidProfile as exc:
+        raise InvalidRequest(f"b.{exc.field}", str(exc)) from exc
+    if body.a is None:
+        try:
+            version_a = store.published_version(b.programme, session=session)
+        except store.ProfileNotFound as exc:
+            raise InvalidRequest("a", f"{exc}; name the profile to compare with in `a`") from exc
+    else:
+        with _store_errors():
+            version_a = store.get_ref(body.a, session=session)
+    _check_areas(matcher, body.areas)
+    unsaved = WeightProfileVersion(id=0, name=UNSAVED_NAME, version=0, programme=b.programme,
+                                   weights=profile_b.weights.model_dump(), mmr_lambda=profile_b.mmr_lambda,
+                                   max_per_country=profile_b.max_per_country, ties=profile_b.ties.value,
+                                   author="unsaved", comment="unsaved parameters")
+    rankings = compare_rankings(matcher, store.to_scoring_profile(version_a), profile_b, programme=b.programme,
+                                areas=body.areas, k=body.k)
+    return WhatIfPublic(parameters=store.compare_versions(version_a, unsaved), rankings=rankings,
+                        metrics_a=version_a.metrics, metrics_b=None)
+
+
+def validation_sample(app: FastAPI, matcher: Matcher) -> ValidationSample:
+    """The app's validation sample, built on first use and again after the matcher was rebuilt (the catalogue
+    changed). One build at a time per app; it reads the catalogue and takes some 15 s on the shipped one."""
+    with _SAMPLE_LOCKS_GUARD:
+        lock = getattr(app.state, "validation_sample_lock", None)
+        if lock is None:
+            lock = app.state.validation_sample_lock = threading.Lock()
+    with lock:
+        built_for, sample = getattr(app.state, "validation_sample", None) or (None, None)
+        if sample is not None and built_for is not None and built_for() is matcher:
+            return sample  # type: ignore[no-any-return]
+        started = time.perf_counter()
+        logger.info("building the validation sample for weight estimates (once per matcher)")
+        with Session(app.state.engine) as session:
+            sample = build_validation_sample(session=session, embedder=matcher.embedder)
+            session.commit()  # vectors the cache lacked (none, normally)
+        # a weak reference: a matcher swapped out since must not stay in memory for the sample's sake
+        app.state.validation_sample = (weakref.ref(matcher), sample)
+        logger.info("validation sample ready: %d queries, %.0f MB, %.1f s", sample.n_queries_, sample.nbytes_ / 1e6,
+                    time.perf_counter() - started)
+        return sample
+
+
+@router.post("/estimate", response_model=EstimatePublic, dependencies=_READ, responses=problem_responses(422))
+def estimate_weights(body: EstimateRequest, session: SessionDep, matcher: MatcherDep,
+                     request: Request) -> EstimatePublic:
+    """Validation metrics of unsaved weights on a fixed sample of 2024 project ideas, next to the programme's
+    published profile (tens of milliseconds; the first call builds the sample, some 15 s)."""
+    started = time.perf_counter()
+    with _store_errors():
+        weights = store.check_weights(body.weights)
+    try:
+        published = store.published_version(body.programme, session=session)
+    except store.ProfileNotFound as exc:
+        raise InvalidRequest("programme", str(exc)) from exc
+    if body.sweep is not None and not any(v > 0 for name, v in weights.items() if name != body.sweep.component):
+        raise InvalidRequest("sweep.component", f"every weight but {body.sweep.component!r} is 0: give another "
+                                                "component a weight to sweep this one")
+    sample = validation_sample(request.app, matcher)
+    published_profile = store.to_scoring_profile(published)
+    sweep = None
+    if body.sweep is not None:
+        points = sample.sweep(weights, body.ties, component=body.sweep.component, metric=body.sweep.metric,
+                              steps=body.sweep.steps)
+        sweep = SweepPublic(component=body.sweep.component, metric=body.sweep.metric,
+                            points=[SweepPoint(weight=w, value=v) for w, v in points])
+    return EstimatePublic(
+        sample=EstimateSample(task="project_idea", n_queries=sample.n_queries_, cutoff=sample.cutoff.isoformat(),
+                              until=sample.until.isoformat(), note=NOTE),
+        metrics=sample.metrics(weights, body.ties),
+        published=PublishedEstimate(profile=store.format_ref(published),
+                                    metrics=sample.metrics(published_profile.weights.model_dump(),
+                                                           published_profile.ties)),
+        sweep=sweep,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 @router.get("/{name}", response_model=WeightProfileVersionPublic, dependencies=_READ,
