@@ -27,7 +27,7 @@ from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
 from matcher.types import COMPONENTS, TiePreference
 from matcher.whatif import compare_rankings
-from seed_data.tables import ApiKeyRole, WeightProfileVersion
+from seed_data.tables import ApiKeyRole, Institution, WeightProfileVersion
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +68,29 @@ def _author() -> str:
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who the key is for; recorded as the author of its changes.")],
     role: Annotated[ApiKeyRole, typer.Option(help="office: read and suggest; officer: also change weights.")],
+    institution: Annotated[str | None, typer.Option(
+        help="Make an owner key: the institution id (e.g. pic-953676162) whose profile the key may change.")] = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     with _session() as session:
+        if institution is not None:
+            owned = session.get(Institution, institution)
+            if owned is None:
+                raise _fail(f"no institution with id {institution!r}: look it up with "
+                            "`partnermatch institutions search NAME`")
         try:
             row, plaintext = create_api_key(session=session, name=name, role=role)
         except ValueError as exc:
             raise _fail(str(exc)) from exc
+        owner = ""
+        if institution is not None:
+            row.institution_id = institution
+            session.add(row)
+            session.flush()
+            owner = f", owner key of {owned.name} ({institution})"
         session.commit()
-        err_console.print(f"key {row.id} ({row.role}) for {row.name!r}; it is shown only now, store it safely:")
+        err_console.print(f"key {row.id} ({row.role}{owner}) for {row.name!r}; it is shown only now, store it "
+                          "safely:")
     typer.echo(plaintext)
 
 
@@ -86,14 +100,15 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     with _session() as session:
         rows = list_api_keys(session=session)
         items = [{"id": r.id, "name": r.name, "role": r.role, "prefix": r.prefix, "created": r.created.isoformat(),
-                  "revoked": r.revoked.isoformat() if r.revoked else None} for r in rows]
+                  "revoked": r.revoked.isoformat() if r.revoked else None, "institution_id": r.institution_id}
+                 for r in rows]
     if as_json:
         typer.echo(json.dumps(items, indent=1, ensure_ascii=False))
         return
-    table = Table("id", "name", "role", "prefix", "created", "revoked", title="API keys")
+    table = Table("id", "name", "role", "institution", "prefix", "created", "revoked", title="API keys")
     for item in items:
-        table.add_row(str(item["id"]), item["name"], item["role"], f"{item['prefix']}…", item["created"][:19],
-                      (item["revoked"] or "")[:19])
+        table.add_row(str(item["id"]), item["name"], item["role"], item["institution_id"] or "",
+                      f"{item['prefix']}…", item["created"][:19], (item["revoked"] or "")[:19])
     console.print(table)
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from api import console, errors
 from api.db import make_engine
-from api.routes import areas, feedback, health, institutions, programmes, shortlists, suggestions, weights
+from api.routes import areas, feedback, health, institutions, keys, programmes, shortlists, suggestions, weights
 from api.settings import Settings, get_settings
 from api.state import build_matcher, build_search_index
 from embeddings.base import Embedder
@@ -106,7 +106,7 @@ def create_app(
     app.state.index_built_at = None
     app.state.index_problem = None
     errors.install(app)
-    for module in (institutions, areas, programmes, suggestions, weights, feedback, shortlists, health):
+    for module in (institutions, areas, programmes, suggestions, weights, feedback, shortlists, keys, health):
         app.include_router(module.router)
     console.install(app)
     return app

@@ -221,7 +221,8 @@ class WeightProfileVersion(WeightProfileVersionBase, table=True):
 
 
 class ApiKey(SQLModel, table=True):
-    """An API key: its role, a name for people (recorded as the author of changes) and its hash.
+    """An API key: its role, a name for people (recorded as the author of changes), its hash and, for an
+    owner key, the institution it speaks for.
 
     The plaintext is shown once, at creation, and never stored; ``prefix`` (its first characters) lets
     people tell keys apart in listings and lets ``authenticate`` find the row to compare hashes with.
@@ -236,6 +237,9 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64, unique=True)
     created: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     revoked: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # An owner key: the institution whose profile this key may change (null for every other key). Added
+    # after the first release: `partnermatch db init` adds the column to older databases (api/db.py).
+    institution_id: str | None = Field(default=None, max_length=80, foreign_key="institution.id")
 
 
 class FeedbackBase(SQLModel):

@@ -1,4 +1,5 @@
-"""Institutions: ranked search and filtered lists, and one institution's identifiers, projects and partners.
+"""Institutions: ranked search and filtered lists, one institution's identifiers, projects and partners, and
+its owner-supplied profile (changed by an admin key or the institution's owner key).
 
 The query helpers take the session keyword-only and return response models, so the console can call
 them as the routes do.
@@ -7,30 +8,49 @@ them as the routes do.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Query, Request
 from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from api.auth import OfficeKey, auth_responses
 from api.deps import IndexDep, SessionDep
-from api.errors import NotFound
+from api.errors import Forbidden, NotFound
 from api.schemas import (
     ROR_URL_PREFIX,
     InstitutionDetail,
     InstitutionPublic,
     InstitutionsPublic,
+    OwnerProfilePublic,
+    OwnerProfileUpdate,
     PartnerSummary,
     ProjectSummary,
     YearCount,
     problem_responses,
 )
+from api.state import build_matcher
 from matcher.suggest import Matcher
 from seed_data.search import InstitutionIndex
-from seed_data.tables import Institution, InstitutionKind, Participation, ParticipationRole, Project
+from seed_data.tables import (
+    ApiKey,
+    ApiKeyRole,
+    Institution,
+    InstitutionKind,
+    Participation,
+    ParticipationRole,
+    Project,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
+
+# One matcher rebuild at a time, process-wide: a rebuild that starts after a profile was saved sees it, so the
+# last one to run holds every saved profile, whichever request finished first.
+_REBUILD_LOCK = threading.Lock()
+InstitutionIdPath = Annotated[str, Path(max_length=80, description="e.g. pic-953676162")]
 
 # Far beyond the catalogue (58,655 institutions) and inside a 64-bit SQL integer: larger offsets are 422s.
 MAX_OFFSET = 1_000_000
@@ -248,3 +268,63 @@ def read_institution(
 ) -> InstitutionDetail:
     """One institution: identifiers, names, profile, area strengths, recent projects and main partners."""
     return get_institution(session=session, institution_id=institution_id, matcher=request.app.state.matcher)
+
+
+def _owned_institution(session: Session, institution_id: str, key: ApiKey) -> Institution:
+    """The institution, if ``key`` may change its profile (an admin key, or the institution's owner key);
+    ``NotFound`` for an unknown id, ``Forbidden`` for any other key."""
+    row = session.get(Institution, institution_id)
+    if row is None:
+        raise NotFound("institution", institution_id)
+    if key.role != ApiKeyRole.admin and key.institution_id != institution_id:
+        whose = (f"the owner key of {key.institution_id}" if key.institution_id
+                 else f"a {key.role} key of no institution")
+        raise Forbidden(f"Only an admin key or the owner key of {institution_id} ({row.name}) may change its "
+                        f"profile; this key ({key.prefix}…) is {whose}.")
+    return row
+
+
+def _rebuild_matcher(app: FastAPI) -> None:
+    """Build a fresh matcher and swap it in (runs after the response; the old one answers until then)."""
+    try:
+        with _REBUILD_LOCK:
+            build_matcher(app)
+    except Exception:  # a background task has no one to answer: log it with its traceback
+        logger.exception("rebuilding the matcher after a profile change failed; the previous one still answers")
+
+
+def _set_owner_profile(row: Institution, text: str | None, *, session: Session, background: BackgroundTasks,
+                       app: FastAPI, key: ApiKey) -> OwnerProfilePublic:
+    """Store ``text`` as the owner profile (``None`` removes it), commit, and rebuild the matcher if it changed."""
+    changed = row.profile_owner != text
+    if changed:
+        row.profile_owner = text
+        row.profile_owner_updated = utc_now() if text is not None else None
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+        background.add_task(_rebuild_matcher, app)
+        logger.info("owner profile of %s %s by API key %s (%s)", row.id, "saved" if text else "removed", key.id,
+                    key.name)
+    return OwnerProfilePublic(institution_id=row.id, profile_source="owner" if row.profile_owner else "derived",
+                              profile_owner_updated=row.profile_owner_updated,
+                              matcher="rebuilding" if changed else "unchanged")
+
+
+_PROFILE_RESPONSES: dict[int | str, dict[str, Any]] = {**auth_responses(), **problem_responses(404, 422)}
+
+
+@router.put("/{institution_id}/profile", response_model=OwnerProfilePublic, responses=_PROFILE_RESPONSES)
+def update_owner_profile(*, institution_id: InstitutionIdPath, body: OwnerProfileUpdate, session: SessionDep,
+                         key: OfficeKey, request: Request, background: BackgroundTasks) -> OwnerProfilePublic:
+    """Set the institution's own profile text, used for matching instead of the derived one (admin or owner key)."""
+    row = _owned_institution(session, institution_id, key)
+    return _set_owner_profile(row, body.text, session=session, background=background, app=request.app, key=key)
+
+
+@router.delete("/{institution_id}/profile", response_model=OwnerProfilePublic, responses=_PROFILE_RESPONSES)
+def delete_owner_profile(*, institution_id: InstitutionIdPath, session: SessionDep, key: OfficeKey,
+                         request: Request, background: BackgroundTasks) -> OwnerProfilePublic:
+    """Remove the institution's own profile text: matching uses the derived profile again (admin or owner key)."""
+    row = _owned_institution(session, institution_id, key)
+    return _set_owner_profile(row, None, session=session, background=background, app=request.app, key=key)
