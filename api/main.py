@@ -21,7 +21,7 @@ from api import console, errors
 from api.db import make_engine
 from api.routes import areas, feedback, health, institutions, keys, programmes, shortlists, suggestions, weights
 from api.settings import Settings, get_settings
-from api.state import build_matcher, build_search_index
+from api.state import build_indexes
 from embeddings.base import Embedder
 from matcher.weights import ProfileConflict, ensure_default_profiles
 
@@ -56,7 +56,8 @@ def _version() -> str:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the engine (unless one was given) and build the search index; dispose of what was opened."""
+    """Open the engine (unless one was given), load or build the search index and the matcher; dispose of
+    what was opened."""
     owns_engine = app.state.engine is None
     if owns_engine:
         app.state.engine = make_engine(app.state.settings.database_url)
@@ -67,8 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             session.commit()
     except (SQLAlchemyError, ProfileConflict) as exc:  # no tables yet, or another worker created them first
         logger.error("could not create the default weight profiles: %s", exc)
-    build_search_index(app)
-    build_matcher(app)
+    build_indexes(app)
     try:
         yield
     finally:

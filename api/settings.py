@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     )
     # A sentence-transformers model name or local folder; empty means the packaged all-MiniLM-L6-v2.
     embedding_model: str | None = None
+    # Built indexes are saved here under a fingerprint of the catalogue, so a restart on an unchanged
+    # catalogue loads them (see api/index_store.py). None: next to a SQLite file, else data/index-cache.
+    index_cache_dir: Path | None = None
+    # Off: build the indexes at every start and save nothing.
+    index_cache: bool = True
 
 
 @lru_cache

@@ -1,22 +1,35 @@
 """What the service builds at start-up and keeps on ``app.state``: the institution search index and the
-matcher. Routes that change the catalogue call ``build_matcher`` again to swap in a fresh matcher."""
+matcher. Routes that change the catalogue call ``build_matcher`` again to swap in a fresh matcher.
+
+Both indexes are saved to files (``api/index_store.py``) under a fingerprint of the catalogue columns they
+are built from, the embedding model and the code that builds them; a start on an unchanged catalogue
+loads them instead of reading and rebuilding. The fingerprint is computed by the database from the rows
+themselves (``seed_data/fingerprint.py``), so any write, by whatever path (``db init``, ``import``, an
+owner profile saved through the API or by hand), changes it and the saved index is rebuilt.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from api import index_store
 from embeddings.st import LazyEmbedder, load_embedder
-from matcher.engine import EmbeddingStats
+from matcher.engine import INSTITUTION_COLUMNS, CatalogueIndex, EmbeddingStats, catalogue_fingerprint
 from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
-from seed_data.search import InstitutionIndex, read_search_rows
+from seed_data.fingerprint import UnsupportedDialect, table_digests
+from seed_data.search import SEARCH_COLUMNS, InstitutionIndex, read_search_rows, search_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +40,88 @@ def load_index(engine: Engine) -> InstitutionIndex:
         return InstitutionIndex(read_search_rows(session=session))
 
 
-def build_search_index(app: FastAPI) -> None:
-    """Put the index on ``app.state``; on a database without the catalogue, leave it out and say why."""
-    started = time.perf_counter()
+def _saved_path(app: FastAPI, kind: str) -> Path | None:
+    directory = index_store.cache_dir(app.state.settings)
+    if directory is None:
+        return None
+    return index_store.index_path(directory, kind, app.state.engine.url)
+
+
+def _fingerprint_or_none(compute: Callable[[], str], what: str) -> str | None:
+    """``compute()``, or ``None`` on a database that cannot fingerprint (the index is then never saved)."""
     try:
-        index = load_index(app.state.engine)
+        return compute()
+    except UnsupportedDialect as exc:
+        logger.warning("the %s index is built at every start: %s", what, exc)
+        return None
+
+
+def build_indexes(app: FastAPI) -> None:
+    """Start-up: the search index, then the matcher. The saved files are read in a thread while the
+    database computes the fingerprints (read ahead, compared after), and one scan of the institution table
+    serves both fingerprints."""
+    search_path, matcher_path = _saved_path(app, "search"), _saved_path(app, "matcher")
+    if search_path is None or matcher_path is None:
+        build_search_index(app)
+        build_matcher(app)
+        return
+    digests: list[str | None] = [None, None]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-read") as pool:
+        reads = {"search": pool.submit(index_store.read, search_path),
+                 "matcher": pool.submit(index_store.read, matcher_path)}
+        try:
+            with Session(app.state.engine) as session:
+                digests = list(table_digests(session, "institution", [SEARCH_COLUMNS, INSTITUTION_COLUMNS],
+                                             order_by=["id"]))
+        except (SQLAlchemyError, UnsupportedDialect) as exc:  # build_search_index says what is missing
+            logger.debug("no institution digests: %s", exc)
+        # popped into the calls, so a stale index read ahead is freed before the fresh one is built
+        build_search_index(app, institutions_digest=digests[0], read_ahead=reads.pop("search"))
+        build_matcher(app, institutions_digest=digests[1], read_ahead=reads.pop("matcher"))
+
+
+def _saved_index(path: Path, fingerprint: str, read_ahead: Future[tuple[str, Any] | None] | None) -> Any | None:
+    """The index saved at ``path`` under ``fingerprint``, from the read-ahead when there is one."""
+    if read_ahead is None:
+        return index_store.load(path, fingerprint)
+    saved = read_ahead.result()
+    if saved is None:
+        return None
+    if saved[0] != fingerprint:
+        logger.info("saved index %s is stale (built from another catalogue or code): rebuilding", path)
+        return None
+    return saved[1]
+
+
+def build_search_index(app: FastAPI, *, institutions_digest: str | None = None,
+                       read_ahead: Future[tuple[str, Any] | None] | None = None) -> None:
+    """Put the index on ``app.state`` (loaded from its saved file when the catalogue is unchanged, else
+    built and saved); on a database without the catalogue, leave it out and say why.
+
+    ``institutions_digest``: the digest of the search columns, when the caller computed it already;
+    ``read_ahead``: the saved file, when the caller started reading it already.
+    """
+    started = time.perf_counter()
+    path = _saved_path(app, "search")
+    try:
+        with Session(app.state.engine) as session:
+            fingerprint = None if path is None else _fingerprint_or_none(
+                lambda: search_fingerprint(session, institutions_digest=institutions_digest), "search")
+            saved = _saved_index(path, fingerprint, read_ahead) if path is not None and fingerprint is not None \
+                else None
+            read_ahead = None
+            if saved is not None:
+                index, built_at, origin = saved["index"], saved["built_at"], f"loaded from {path}"
+            else:
+                index, built_at, origin = InstitutionIndex(read_search_rows(session=session)), dt.datetime.now(
+                    dt.UTC), "built"
+                if path is not None and fingerprint is not None and index.rows:
+                    # saved only if nothing changed while it was read (else the file would hold newer rows
+                    # under an older fingerprint)
+                    if search_fingerprint(session) == fingerprint:
+                        index_store.save(path, fingerprint, {"index": index, "built_at": built_at})
+                    else:
+                        logger.info("the catalogue changed while the search index was built: not saved")
     except SQLAlchemyError as exc:
         app.state.index_problem = (
             "The database has no readable catalogue: run `partnermatch db init` and restart the service."
@@ -39,33 +129,58 @@ def build_search_index(app: FastAPI) -> None:
         logger.error("could not build the institution index: %s", exc)
         return
     app.state.index = index
-    app.state.index_built_at = dt.datetime.now(dt.UTC)
+    app.state.index_built_at = built_at
     if not index.rows:
         app.state.index_problem = (
             "The catalogue is empty: run `partnermatch db init` and restart the service."
         )
         logger.warning("the database holds no institutions")
-    logger.info(
-        "institution index: %d institutions in %.1f s", len(index.rows), time.perf_counter() - started
-    )
+    logger.info("institution index: %d institutions, %s in %.1f s", len(index.rows), origin,
+                time.perf_counter() - started)
 
 
-def build_matcher(app: FastAPI) -> None:
-    """Load the embedder (unless given) and the matching index; vectors missing from the cache are embedded
-    and stored, so the next start embeds nothing."""
+def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
+                  read_ahead: Future[tuple[str, Any] | None] | None = None) -> None:
+    """Load the embedder (unless given) and the matching index: from its saved file when the catalogue,
+    model and code are unchanged, else read and built (vectors missing from the cache are embedded and
+    stored, so the next start embeds nothing) and saved for the next start.
+
+    ``institutions_digest``: the digest of the matcher's institution columns, when the caller computed it
+    already, and ``read_ahead`` the saved file being read (both at start-up); routes that changed the
+    catalogue call this without them.
+    """
     if app.state.index is None:
         return
     started = time.perf_counter()
     stats = EmbeddingStats()
+    path = _saved_path(app, "matcher")
     with Session(app.state.engine) as session:
         if app.state.embedder is None:
             app.state.embedder = load_embedder(app.state.settings.embedding_model, session=session)
-        index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
-        session.commit()
+        model_id = app.state.embedder.model_id
+        fingerprint = None if path is None else _fingerprint_or_none(
+            lambda: catalogue_fingerprint(session, model_id=model_id, institutions_digest=institutions_digest),
+            "matching")
+        index: CatalogueIndex | None = None
+        if path is not None and fingerprint is not None:
+            index = _saved_index(path, fingerprint, read_ahead)
+        read_ahead = None
+        if index is not None:
+            origin = f"loaded from {path}"
+            logger.info("embeddings: 0 cached, 0 embedded (none looked up: the saved index holds the vectors)")
+        else:
+            origin = "built"
+            index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
+            session.commit()
+            if path is not None and fingerprint is not None:
+                if catalogue_fingerprint(session, model_id=model_id) == fingerprint:
+                    index_store.save(path, fingerprint, index)
+                else:
+                    logger.info("the catalogue changed while the matching index was built: not saved")
     app.state.matcher = Matcher(index, app.state.embedder)
     if isinstance(app.state.embedder, LazyEmbedder):
         # only now: importing torch in a thread while the index is built would slow both (the GIL)
         app.state.embedder.start()
     app.state.embedding_stats = stats
-    logger.info("matching index: %s; embeddings %d cached, %d embedded; %.1f s", index.stats, stats.hits,
-                stats.misses, time.perf_counter() - started)
+    logger.info("matching index: %s, %s; embeddings %d cached, %d embedded; %.1f s", index.stats, origin,
+                stats.hits, stats.misses, time.perf_counter() - started)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +21,12 @@ import scipy.sparse as sp
 from sqlalchemy import select
 from sqlmodel import Session
 
+import embeddings.cache
+import matcher.texts
 from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
 from matcher.texts import area_text, project_text
+from seed_data.fingerprint import code_digest, combine, table_digests
 from seed_data.tables import PriorityArea, Programme
 
 logger = logging.getLogger(__name__)
@@ -340,6 +344,15 @@ def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
 
 
+# The columns the matcher reads, shared by read_catalogue and catalogue_fingerprint so the fingerprint
+# covers exactly what an index is built from.
+INSTITUTION_COLUMNS = ("id", "name", "country", "kind", "city", "pic", "ror_id", "erasmus_code", "website",
+                       "native_name", "profile_owner")
+PROJECT_COLUMNS = ("id", "programme", "acronym", "title", "objective", "keywords", "euroscivoc", "start_date")
+PARTICIPATION_COLUMNS = ("project_id", "pic", "role", "institution_id")
+PARTICIPATION_KEY = ("project_id", "pic", "role")
+
+
 def read_catalogue(session: Session) -> CatalogueRows:
     """Read the columns the matcher needs from the database.
 
@@ -348,26 +361,44 @@ def read_catalogue(session: Session) -> CatalogueRows:
     """
     connection = session.connection()
     institutions = [
-        {"id": r[0], "name": r[1], "country": r[2], "kind": r[3], "city": r[4], "pic": r[5], "ror_id": r[6],
-         "erasmus_code": r[7], "website": r[8], "native_name": r[9], "profile_owner": r[10]}
-        for r in connection.exec_driver_sql(
-            "SELECT id, name, country, kind, city, pic, ror_id, erasmus_code, website, native_name, profile_owner "
-            "FROM institution ORDER BY id")
+        dict(zip(INSTITUTION_COLUMNS, r, strict=True))
+        for r in connection.exec_driver_sql(f"SELECT {', '.join(INSTITUTION_COLUMNS)} FROM institution ORDER BY id")
     ]
     projects = [
         {"id": r[0], "programme": r[1], "acronym": r[2], "title": r[3], "objective": r[4],
          "keywords": _json(r[5]) or [], "euroscivoc": _json(r[6]) or [], "start_date": _date(r[7])}
-        for r in connection.exec_driver_sql(
-            "SELECT id, programme, acronym, title, objective, keywords, euroscivoc, start_date "
-            "FROM project ORDER BY id")
+        for r in connection.exec_driver_sql(f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project ORDER BY id")
     ]
     participations = [
-        {"project_id": r[0], "pic": r[1], "role": r[2], "institution_id": r[3]}
-        for r in connection.exec_driver_sql("SELECT project_id, pic, role, institution_id FROM participation")
+        dict(zip(PARTICIPATION_COLUMNS, r, strict=True))
+        for r in connection.exec_driver_sql(f"SELECT {', '.join(PARTICIPATION_COLUMNS)} FROM participation")
     ]
     areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
     programmes = [p.model_dump() for p in session.scalars(select(Programme).order_by(Programme.key))]
     return CatalogueRows(institutions, projects, participations, areas, programmes)
+
+
+def catalogue_fingerprint(session: Session, *, model_id: str, institutions_digest: str | None = None) -> str:
+    """A digest of everything :func:`load_index` builds an index from: the columns :func:`read_catalogue`
+    reads from every row, the embedding model's identity (cached vectors are a function of model and
+    text) and the code that builds the index. Any change to any of them changes the digest.
+
+    ``institutions_digest`` is the institution columns' digest when the caller computed it already (one
+    scan of the table serves the search index's fingerprint too).
+    """
+    if institutions_digest is None:
+        (institutions_digest,) = table_digests(session, "institution", [INSTITUTION_COLUMNS], order_by=["id"])
+    (projects_digest,) = table_digests(session, "project", [PROJECT_COLUMNS], order_by=["id"])
+    (participations_digest,) = table_digests(session, "participation", [PARTICIPATION_COLUMNS],
+                                             order_by=PARTICIPATION_KEY)
+    reference = [
+        table_digests(session, str(table.__tablename__), [[c.name for c in table.__table__.columns]],  # type: ignore[attr-defined]
+                      order_by=["key"])[0]
+        for table in (PriorityArea, Programme)
+    ]
+    code = code_digest(sys.modules[__name__], matcher.texts, embeddings.cache, packages=("numpy", "scipy"))
+    return combine("catalogue-index", code, model_id, institutions_digest, projects_digest, participations_digest,
+                   *reference)
 
 
 def texts_and_vectors(*, session: Session, embedder: Embedder, show_progress: bool | None = None

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlmodel import Session
 
 from embeddings.base import Embedder
@@ -210,6 +209,9 @@ def baseline_scorers(index: CatalogueIndex, *, institution_texts: Mapping[str, s
         "graph": lambda query: adamic_adar(index, query.requester_row)[: index.n],
     }
     if institution_texts is not None:
+        # imported here: scikit-learn takes most of a second to import, and the API imports this module
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         docs = [institution_texts.get(info.id, "") for info in index.institutions]
         vectorizer = TfidfVectorizer(min_df=TFIDF_MIN_DF, stop_words="english", sublinear_tf=True, dtype=np.float32)
         try:

@@ -7,6 +7,7 @@ the API and the build report all search the same way.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import Session
 
+from seed_data import names
+from seed_data.fingerprint import code_digest, combine, table_digests
 from seed_data.names import fold, web_host
 
 # Domain labels that are not an abbreviation of the institution ("www.edu.kz" says nothing).
@@ -68,12 +71,28 @@ def _json_list(value: object) -> list[str]:
     return json.loads(value) if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
 
 
+# The institution columns search reads (shared with search_fingerprint, so it covers exactly these).
+SEARCH_COLUMNS = ("id", "name", "aliases", "short_name", "domains", "n_projects")
+
+
 def read_search_rows(*, session: Session) -> list[SearchRow]:
     """Every institution's search fields, read with plain SQL (the ORM's JSON decoding of 58,000 rows
     costs a second of every start)."""
-    result = session.connection().exec_driver_sql(
-        "SELECT id, name, aliases, short_name, domains, n_projects FROM institution ORDER BY id")
+    result = session.connection().exec_driver_sql(f"SELECT {', '.join(SEARCH_COLUMNS)} FROM institution ORDER BY id")
     return [SearchRow(r[0], r[1], _json_list(r[2]), r[3], _json_list(r[4]), r[5] or 0) for r in result]
+
+
+def search_fingerprint(session: Session, *, institutions_digest: str | None = None) -> str:
+    """A digest of what :class:`InstitutionIndex` is built from (:data:`SEARCH_COLUMNS` of every institution)
+    and of the code that builds it; it changes whenever a search result could.
+
+    ``institutions_digest`` is :func:`~seed_data.fingerprint.table_digests` of :data:`SEARCH_COLUMNS` when the
+    caller computed it already (one scan of the table serves the matcher's fingerprint too).
+    """
+    if institutions_digest is None:
+        (institutions_digest,) = table_digests(session, "institution", [SEARCH_COLUMNS], order_by=["id"])
+    return combine("institution-search", code_digest(sys.modules[__name__], names, packages=("rapidfuzz", "numpy")),
+                   institutions_digest)
 
 
 class InstitutionIndex:
