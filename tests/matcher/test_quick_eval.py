@@ -89,6 +89,11 @@ def test_sweep_runs_one_weight_from_zero_to_the_total(built) -> None:
     assert [w for w, _ in points] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
     assert points[1][1] == sample.metrics({**WEIGHTS, "network": 0.25})["ndcg@10"]
     assert points[0][1] == sample.metrics({**WEIGHTS, "network": 0.0})["ndcg@10"]
+    # remembered per normalised weighting: scaled weights are the same entry
+    n_cached = len(sample.metrics_cache_)
+    other = {**WEIGHTS, "thematic": 0.9}
+    assert sample.metrics({k: 10 * v for k, v in other.items()}) == sample.metrics(other)
+    assert len(sample.metrics_cache_) == n_cached + 1
     with pytest.raises(ValueError, match="every weight but 'network' is 0"):
         sample.sweep({"network": 1.0}, "neutral", component="network", metric="mrr")
     with pytest.raises(ValueError, match="unknown metric"):
