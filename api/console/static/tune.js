@@ -213,15 +213,21 @@ async function whatIf() {
     out.replaceChildren(
       h("p", {}, `${r.n_requesters} Kazakh universities, top ${r.k}: on average ${Math.round(r.mean_overlap * 100)}% of each shortlist stays`
         + (r.mean_rank_correlation !== null ? `, rank correlation ${fmt(r.mean_rank_correlation, 2)}.` : ".")),
-      h("div", { class: "table-wrap" }, h("table", { id: "whatif-table" },
+      h("div", { class: "table-wrap scroll" }, h("table", { id: "whatif-table" },
         h("thead", {}, h("tr", {}, ["requester", "overlap", "entered", "left"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, [...r.requesters].sort((a, b) => a.overlap - b.overlap).map((c) => h("tr", {},
           h("td", {}, c.requester_name), h("td", { class: "num" }, `${Math.round(c.overlap * 100)}%`),
-          h("td", {}, c.entered.join("; ") || "–"), h("td", {}, c.left.join("; ") || "–")))))));
+          h("td", {}, names(c.entered)), h("td", {}, names(c.left))))))));
   } catch (err) {
     setStatus("whatif-status", "");
     showMessage(err.message);
   }
+}
+
+/** At most three names, then how many more (the full lists are in the API's answer). */
+function names(list) {
+  if (!list.length) return "–";
+  return list.slice(0, 3).join("; ") + (list.length > 3 ? ` and ${list.length - 3} more` : "");
 }
 
 async function saveVersion() {

@@ -1,0 +1,193 @@
+"""What an international office and a programme officer do in the console, in a real browser, on the
+shipped catalogue: search → suggestions → evidence → shortlist → feedback → CSV and Excel export; the
+institution page and an owner's profile update; sliders → ranking → metrics → save → publish; bad input
+and missing keys shown as messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import httpx
+import openpyxl
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import KAZNU, Service, use_key
+
+
+def _choose_requester(page: Page, field: str, text: str, name: str) -> None:
+    page.fill(field, text)
+    page.locator(f"{field} ~ ul li", has_text=name).first.click()
+
+
+def test_office_finds_partners_shortlists_and_exports(page: Page, service: Service, output_dir: Path) -> None:
+    use_key(page, service.office_key)
+    expect(page.locator("#key-status")).to_contain_text("Almaty office (e2e) (office)")
+    _choose_requester(page, "#requester", "KazNU", "Al-Farabi Kazakh National University")
+    page.select_option("#programme", "horizon-europe")
+    page.check("input[name=area][value=water]")
+    page.click("#find-submit")
+    cards = page.locator("article.card")
+    expect(cards).to_have_count(10)
+    expect(page.locator("#find-status")).to_contain_text("10 suggestions from")
+    first = cards.first
+    # name, identifiers, score with its contribution bar, reasons
+    expect(first.locator("h2 a")).not_to_be_empty()
+    expect(first.locator(".ids")).to_contain_text("PIC")
+    expect(first.locator(".stack span").first).to_be_visible()
+    expect(first.locator(".reasons li").first).to_be_visible()
+    first.locator("details.evidence summary").click()
+    expect(first.locator("details.evidence")).to_contain_text("Projects that match the request")
+    page.screenshot(path=output_dir / "office-find-partners.png", full_page=True)
+
+    chosen = [cards.nth(i).get_attribute("data-institution") for i in range(3)]
+    for i in range(3):
+        cards.nth(i).locator("button.add").click()
+    expect(cards.first.locator("button.add")).to_have_text("On the shortlist")
+    expect(page.locator("#shortlist-count")).to_have_text("3")
+
+    page.click("nav a[data-view=shortlist]")
+    rows = page.locator("#shortlist-table tbody tr")
+    expect(rows).to_have_count(3)
+    rows.nth(0).locator("select").select_option("contacted")
+    expect(rows.nth(0)).to_contain_text("feedback: contacted")
+    rows.nth(1).locator("input[type=text]").fill("met at the info day")
+    rows.nth(1).locator("input[type=text]").press("Tab")
+    page.screenshot(path=output_dir / "office-shortlist.png", full_page=True)
+
+    # the feedback reached the service, for the published Horizon Europe profile
+    summary = httpx.get(f"{service.url}/feedback/summary", headers={"X-API-Key": service.office_key}).json()
+    assert sum(row["counts"]["contacted"] for row in summary["data"] if row["name"] == "horizon-europe-default") == 1
+
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    csv_path = output_dir / "shortlist.csv"
+    download_info.value.save_as(csv_path)
+    table = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    assert [row["Institution id"] for row in table] == chosen
+    assert table[1]["Note"] == "met at the info day"
+    assert [row["Status"] for row in table] == ["contacted", "shortlisted", "shortlisted"]
+    assert all(row["Programme"] == "Horizon Europe (horizon-europe)" for row in table)
+    assert any(row["PIC"] for row in table)
+
+    with page.expect_download() as download_info:
+        page.click("#export-xlsx")
+    xlsx_path = output_dir / "shortlist.xlsx"
+    download_info.value.save_as(xlsx_path)
+    sheet = openpyxl.load_workbook(xlsx_path).worksheets[0]
+    assert sheet.max_row == 4  # header + 3 partners
+
+
+def test_project_idea_request(page: Page, service: Service) -> None:
+    use_key(page, service.office_key)
+    page.check("input[name=mode][value=text]")
+    page.fill("#idea", "Glacier melt monitoring and irrigation planning in Central Asian river basins")
+    page.select_option("#programme", "erasmus-cbhe")
+    page.fill("#k", "5")
+    page.click("#find-submit")
+    expect(page.locator("article.card")).to_have_count(5)
+
+
+def test_institution_page_and_owner_profile_update(page: Page, service: Service, output_dir: Path) -> None:
+    page.goto(f"{service.url}/#/institution/{KAZNU}")
+    expect(page.locator("#inst-title")).to_have_text("Al-Farabi Kazakh National University")
+    expect(page.locator("#inst-body svg[role=img]")).to_have_count(2)  # area strengths, projects per year
+    expect(page.locator("#inst-body")).to_contain_text("PIC 959424479")
+    expect(page.locator("#inst-body ol li").first).to_be_visible()  # main partners
+    page.screenshot(path=output_dir / "institution-page.png", full_page=True)
+
+    text = ("Al-Farabi Kazakh National University: hydrology and water resources of the Syr Darya and Ili "
+            "basins, glacier monitoring, irrigation efficiency and drinking-water quality.")
+    # an office key that is not this institution's owner may not change its profile
+    use_key(page, service.office_key)
+    page.fill("#profile-text", text)
+    page.click("#profile-form button[type=submit]")
+    expect(page.locator("#message")).to_be_visible()
+    expect(page.locator("#message")).to_contain_text("owner")
+    # the owner's key may
+    use_key(page, service.owner_key)
+    page.goto(f"{service.url}/#/institution/{KAZNU}")
+    page.fill("#profile-text", text)
+    page.click("#profile-form button[type=submit]")
+    expect(page.locator("#inst-body")).to_contain_text("Supplied by the institution")
+    expect(page.locator("#inst-body .profile-text")).to_contain_text("Syr Darya")
+    page.click("#profile-revert")
+    expect(page.locator("#inst-body")).to_contain_text("Derived from the institution's project texts")
+
+
+def _ranking(page: Page) -> list[str]:
+    return page.locator("#tune-ranking li").evaluate_all("items => items.map(li => li.dataset.institution)")
+
+
+def test_officer_tunes_saves_and_publishes(page: Page, service: Service, output_dir: Path) -> None:
+    use_key(page, service.officer_key)
+    page.click("nav a[data-view=tune]")
+    page.select_option("#tune-programme", "horizon-europe")
+    expect(page.locator("#tune-profile")).to_contain_text("horizon-europe-default")
+    _choose_requester(page, "#tune-requester", "Satbayev", "Satbayev University")
+    expect(page.locator("#tune-ranking li")).to_have_count(10)
+    expect(page.locator("#metrics-table tbody tr")).to_have_count(4, timeout=120_000)
+    before = _ranking(page)
+    metrics_before = page.locator("#metrics-table tbody tr[data-metric='ndcg@10'] td").first.inner_text()
+
+    # all weight on the network: the ranking and the estimate must follow the sliders
+    for name in ("thematic", "area_fit", "complementarity", "track_record"):
+        page.locator(f"#w-{name}").fill("0")
+    page.locator("#w-network").fill("1")
+    expect(page.locator("#w-network-out")).to_have_text("100%")
+    page.wait_for_function(
+        "before => JSON.stringify([...document.querySelectorAll('#tune-ranking li')]"
+        ".map(li => li.dataset.institution)) !== JSON.stringify(before)", arg=before)
+    after = _ranking(page)
+    assert after != before
+    expect(page.locator("#metrics-table tbody tr[data-metric='ndcg@10'] td").first).not_to_have_text(metrics_before)
+
+    page.select_option("#sweep-component", "thematic")
+    page.click("#sweep-run")
+    expect(page.locator("#sweep-chart svg")).to_be_visible()
+    page.click("#whatif-run")
+    expect(page.locator("#whatif-table tbody tr").first).to_be_visible(timeout=120_000)
+
+    page.fill("#save-comment", "e2e: network only")
+    page.click("#save-form button[type=submit]")
+    expect(page.locator("#save-status")).to_contain_text("Saved as version")
+    new_version = page.locator("#save-status").inner_text().split("version ")[1].split(" ")[0]
+    page.screenshot(path=output_dir / "officer-tune-weights.png", full_page=True)
+    page.locator(f"#history tr[data-version='{new_version}'] button", has_text="Publish").click()
+    expect(page.locator("#save-status")).to_contain_text(f"Version {new_version} is published")
+    expect(page.locator(f"#history tr[data-version='{new_version}']")).to_contain_text("published")
+    published = httpx.get(f"{service.url}/weights/horizon-europe-default",
+                          headers={"X-API-Key": service.officer_key}).json()
+    assert published["version"] == int(new_version) and published["published"]
+
+
+def test_bad_input_and_missing_key_show_messages(page: Page, service: Service, output_dir: Path) -> None:
+    # no requester chosen
+    page.click("#find-submit")
+    expect(page.locator("#message")).to_contain_text("Choose the requesting institution")
+    # no key: the service's 401 as a message
+    _choose_requester(page, "#requester", "Nazarbayev", "Nazarbayev University")
+    page.click("#find-submit")
+    expect(page.locator("#message")).to_contain_text("API key")
+    # a bad filter value: the service's 422 names the field
+    use_key(page, service.office_key)
+    page.click("details.filters summary")
+    page.fill("#countries", "Germany")
+    page.click("#find-submit")
+    expect(page.locator("#message")).to_contain_text("countries")
+    page.screenshot(path=output_dir / "error-message.png", full_page=False)
+    # an unknown institution page
+    page.goto(f"{service.url}/#/institution/pic-000000000")
+    expect(page.locator("#inst-body .error")).to_contain_text("pic-000000000")
+
+
+def test_console_on_a_phone(browser, service: Service, output_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(service.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
+    page.screenshot(path=output_dir / "phone-find-partners.png", full_page=True)
+    context.close()
