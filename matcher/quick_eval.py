@@ -248,7 +248,8 @@ class ValidationSample(BaseEstimator):
         """Mean of each metric over the sample (4 decimals, as the evaluation report rounds); remembered for
         the last ``METRICS_CACHE_SIZE`` weightings."""
         check_is_fitted(self, "planes_")
-        key = (tuple(float(w) for w in check_weights_vector(weights)), TiePreference(ties).value)
+        # the float32 weights ``scores`` multiplies by: equal keys, equal computations
+        key = (tuple(float(w) for w in check_weights_vector(weights).astype(np.float32)), TiePreference(ties).value)
         with self._cache_lock:
             if key in self.metrics_cache_:
                 self.metrics_cache_.move_to_end(key)
