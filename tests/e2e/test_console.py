@@ -79,6 +79,22 @@ def test_office_finds_partners_shortlists_and_exports(page: Page, service: Servi
     assert sheet.max_row == 4  # header + 3 partners
 
 
+def test_keyboard_only_request(page: Page, service: Service) -> None:
+    """Choose the requester with the arrow keys and Enter, tick an area and submit with the keyboard."""
+    use_key(page, service.office_key)
+    page.focus("#requester")
+    page.keyboard.type("Nazarbayev University")
+    expect(page.locator("#requester-options li").first).to_contain_text("Nazarbayev University")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator("#requester-chosen")).to_contain_text("Nazarbayev University")
+    page.focus("input[name=area][value=ai]")
+    page.keyboard.press("Space")
+    page.focus("#find-submit")
+    page.keyboard.press("Enter")
+    expect(page.locator("article.card")).to_have_count(10)
+
+
 def test_project_idea_request(page: Page, service: Service) -> None:
     use_key(page, service.office_key)
     page.check("input[name=mode][value=text]")
@@ -160,6 +176,13 @@ def test_officer_tunes_saves_and_publishes(page: Page, service: Service, output_
     published = httpx.get(f"{service.url}/weights/horizon-europe-default",
                           headers={"X-API-Key": service.officer_key}).json()
     assert published["version"] == int(new_version) and published["published"]
+
+    # roll back to version 1: a new version equal to it, published
+    page.once("dialog", lambda dialog: dialog.accept("e2e: back to the default"))
+    page.locator("#history tr[data-version='1'] button", has_text="Roll back").click()
+    expect(page.locator("#save-status")).to_contain_text("Rolled back")
+    expect(page.locator("#history tbody tr").first).to_contain_text("published")
+    expect(page.locator("#history tbody tr").first).to_contain_text("e2e: back to the default")
 
 
 def test_bad_input_and_missing_key_show_messages(page: Page, service: Service, output_dir: Path) -> None:

@@ -107,7 +107,8 @@ export function institutionCombobox(input, list, { onChoose, onClear }) {
     }
   }, 180);
 
-  input.addEventListener("input", () => { onClear?.(); search(); });
+  // options of an earlier query must not be chosen by Enter while the new one is on its way
+  input.addEventListener("input", () => { onClear?.(); rows = []; render(); search(); });
   input.addEventListener("keydown", (event) => {
     if (list.hidden) return;
     if (event.key === "ArrowDown") { event.preventDefault(); highlight(Math.min(active + 1, rows.length - 1)); }
