@@ -4,6 +4,10 @@
 A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. No key, or an unknown or
 revoked one, is a 401 problem with a ``WWW-Authenticate`` challenge; a valid key whose role is too low
 is a 403. Roles are ordered ``office < officer < admin``: each may do what the ones before it may.
+
+A validated key is remembered for ``KEY_CACHE_TTL_S`` seconds by the process that validated it, so most
+requests read no key from the database: a key revoked by another process (the CLI, another worker) stops
+working within that time; one revoked by the service itself, at once.
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep
+from api.caches import API_KEY_CHANGES, TTLCache
 from api.errors import CatalogueUnavailable, Forbidden, NotFound, Unauthorized
 from api.schemas import problem_responses
 from seed_data.tables import AUTHOR_MAX_LENGTH, ApiKey, ApiKeyRole, utc_now
@@ -33,6 +38,11 @@ PREFIX_LENGTH = 8  # shown in listings and used to find the row; 48 bits, so row
 # A key is 43 characters (token_urlsafe of 32 bytes); anything much longer is not a key and is not hashed.
 MAX_KEY_LENGTH = 256
 ROLE_RANK: dict[str, int] = {ApiKeyRole.office: 0, ApiKeyRole.officer: 1, ApiKeyRole.admin: 2}
+# A validated key is remembered this long (per process) so that requests skip the database; a key revoked
+# by another process (`partnermatch keys revoke`, another worker) stops working within this time, one
+# revoked by this process at once (see api/caches.py).
+KEY_CACHE_TTL_S = 5.0
+KEY_CACHE_SIZE = 1024  # keys remembered at most (the least recently validated go first)
 
 _key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                            description="An API key (`partnermatch keys create NAME --role office`).")
@@ -98,11 +108,42 @@ def authenticate(session: Session, plaintext: str) -> ApiKey | None:
     return None
 
 
-def require_role(role: ApiKeyRole) -> Callable[..., ApiKey]:
-    """A dependency returning the request's API key if its role is at least ``role``."""
+def _key_cache(app: Any) -> TTLCache[str, dict[str, Any]]:
+    """The app's cache of recently validated keys (made on first use), by hash."""
+    cache: TTLCache[str, dict[str, Any]] | None = getattr(app.state, "key_cache", None)
+    if cache is None:
+        cache = app.state.key_cache = TTLCache(ttl_s=KEY_CACHE_TTL_S, max_size=KEY_CACHE_SIZE,
+                                               changes=API_KEY_CHANGES)
+    return cache
 
-    def dependency(
-        session: SessionDep,
+
+def _authenticate_in_database(app: Any, plaintext: str, key_hash: str) -> ApiKey | None:
+    """:func:`authenticate` in a session of its own; a live key is cached for the next requests."""
+    engine = app.state.engine
+    if engine is None:
+        raise CatalogueUnavailable("The database is not connected yet.")
+    count = API_KEY_CHANGES.count  # read before the row: a revocation flushed meanwhile voids the entry
+    try:
+        with Session(engine) as session:
+            key = authenticate(session, plaintext)
+    except SQLAlchemyError as exc:
+        logger.error("could not read the API keys: %s", exc)
+        raise CatalogueUnavailable("The database has no readable API keys: run `partnermatch db init` and "
+                                   "restart the service.") from exc
+    if key is not None:
+        _key_cache(app).put(key_hash, key.model_dump(), count=count)
+    return key
+
+
+def require_role(role: ApiKeyRole) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency returning the request's API key if its role is at least ``role``.
+
+    It is a coroutine: a key validated in the last ``KEY_CACHE_TTL_S`` seconds is checked without the
+    database and without a thread; otherwise the database is read in the thread pool.
+    """
+
+    async def dependency(
+        request: Request,
         header_key: Annotated[str | None, Security(_key_header)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> ApiKey:
@@ -110,12 +151,15 @@ def require_role(role: ApiKeyRole) -> Callable[..., ApiKey]:
         if not plaintext:
             raise Unauthorized(f"This needs an API key with role {role.value!r} or higher: send it in the "
                                f"{API_KEY_HEADER} header or as 'Authorization: Bearer <key>'.")
-        try:
-            key = authenticate(session, plaintext)
-        except SQLAlchemyError as exc:
-            logger.error("could not read the API keys: %s", exc)
-            raise CatalogueUnavailable("The database has no readable API keys: run `partnermatch db init` and "
-                                       "restart the service.") from exc
+        key: ApiKey | None = None
+        if len(plaintext) <= MAX_KEY_LENGTH:
+            # a dict lookup by the sha256 of the key: its timing says nothing about how close a guess was
+            key_hash = hash_key(plaintext)
+            cached = _key_cache(request.app).get(key_hash)
+            if cached is not None:
+                key = ApiKey(**cached)  # a fresh object per request: routes may not share one
+            else:
+                key = await run_in_threadpool(_authenticate_in_database, request.app, plaintext, key_hash)
         if key is None:
             raise Unauthorized("The API key is not valid or has been revoked.", error="invalid_token")
         if ROLE_RANK.get(key.role, -1) < ROLE_RANK[role]:  # a role unknown here (a hand-edited row) may do nothing
