@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from sqlmodel import Session
 
 from embeddings.base import Embedder
-from matcher.components import Query, adamic_adar, get_component
+from matcher.components import Query, adamic_adar, direct_ties, get_component
 from matcher.engine import CatalogueIndex, CatalogueRows, EmbeddingStats, FloatArray, index_from_rows
 from matcher.metrics import METRICS, query_metrics, relevant_ranks
 from matcher.texts import project_text
@@ -189,10 +189,18 @@ def component_matrix(index: CatalogueIndex, query: EvalQuery, *, ties: TiePrefer
 
 def hybrid_scorer(index: CatalogueIndex, profile: ScoringProfile) -> Scorer:
     """The weighted sum of the components under ``profile`` (diversity re-ranking is left out: it changes
-    the order within a shortlist, not which institutions are relevant)."""
+    the order within a shortlist, not which institutions are relevant). With ``ties=excluded`` the
+    requester's existing partners are ranked last, as suggestions leave them out."""
     weights = profile.weights.normalised()
     w = np.array([weights[name] for name in COMPONENTS])
-    return lambda query: component_matrix(index, query, ties=profile.ties) @ w
+
+    def score(query: EvalQuery) -> FloatArray:
+        scores = component_matrix(index, query, ties=profile.ties) @ w
+        if profile.ties is TiePreference.excluded:
+            scores[direct_ties(index, query.requester_row)[: index.n]] = -np.inf
+        return scores
+
+    return score
 
 
 def baseline_scorers(index: CatalogueIndex, *, institution_texts: Mapping[str, str] | None = None,

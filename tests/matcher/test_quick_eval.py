@@ -44,7 +44,7 @@ def built(loaded: Engine, embedder):  # type: ignore[no-untyped-def]
     return rows, vectors, index, queries
 
 
-@pytest.mark.parametrize("ties", [TiePreference.neutral, TiePreference.preferred])
+@pytest.mark.parametrize("ties", [TiePreference.neutral, TiePreference.preferred, TiePreference.excluded])
 def test_estimate_equals_run_evaluation_hybrid_on_the_same_queries(loaded: Engine, embedder, built,
                                                                     ties: TiePreference) -> None:
     rows, vectors, index, queries = built
