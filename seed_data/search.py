@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,13 @@ MAX_CANDIDATES = 5000
 # Words this short ("al", "of") are matched through the vocabulary even when known, so typing goes on working.
 SHORT_WORD_LENGTH = 4
 MIN_SHORT_QUERY_SCORE = 95.0
+# A query word of at least this many letters also matches the words it begins ("univ" -> "university"):
+# people type names left to right, and the list should follow them.
+MIN_PREFIX_LENGTH = 3
+# A hit's relevance is WRatio scaled by how many query words its name covers: from this factor (none
+# covered) to 1 (all). WRatio alone rates a short name found inside the query ("Univ. Lille" in
+# "nazarbayev univ") above the name the user is typing.
+UNCOVERED_FACTOR = 0.8
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,9 @@ class InstitutionIndex:
         for pos, key in enumerate(self._keys):
             for word in set(key.split()):
                 postings.setdefault(word, []).append(pos)
-        self._vocabulary = list(postings)
+        self._vocabulary = sorted(postings)
         self._word_index = {word: i for i, word in enumerate(self._vocabulary)}
-        self._postings = [np.array(positions, dtype=np.int32) for positions in postings.values()]
+        self._postings = [np.array(postings[word], dtype=np.int32) for word in self._vocabulary]
 
     def search(self, query: str, *, limit: int = 20, allowed: set[str] | None = None) -> list[SearchHit]:
         """The best ``limit`` institutions for ``query``, best first; ties go to the one with more projects.
@@ -142,14 +150,17 @@ class InstitutionIndex:
         short = len(processed) <= SHORT_QUERY_LENGTH and " " not in processed
         cutoff = MIN_SHORT_QUERY_SCORE if short else MIN_FUZZY_SCORE
         positions = self._candidates(processed)
+        n_words = max(len(set(processed.split())), 1)
         candidates = {pos: self._keys[pos] for pos in positions if allowed is None or self._owners[pos] in allowed}
         coverage: dict[str, int] = {}
         for _key, score, pos in process.extract(
-            processed, candidates, scorer=fuzz.WRatio, limit=limit * 20, score_cutoff=cutoff
+            processed, candidates, scorer=fuzz.WRatio, limit=None, score_cutoff=cutoff
         ):
             owner = self._owners[pos]
             # WRatio scores a query contained in a longer name up to 95; only the exact name gets 100
-            score = 100.0 if self._keys[pos] == processed else min(float(score), 99.0)
+            covered = float(self._last_counts[pos]) / n_words
+            score = 100.0 if self._keys[pos] == processed else round(
+                min(float(score), 99.0) * (UNCOVERED_FACTOR + (1 - UNCOVERED_FACTOR) * covered), 1)
             if owner not in best or best[owner].score < score:
                 best[owner] = SearchHit(owner, score, self._keys[pos])
                 coverage[owner] = int(self._last_counts[pos])
@@ -158,18 +169,28 @@ class InstitutionIndex:
         hits.sort(key=lambda h: (-round(h.score, 1), -coverage.get(h.id, 0), -self.rows[h.id].n_projects, h.id))
         return hits[:limit]
 
+    def _prefixed(self, word: str) -> list[int]:
+        """Vocabulary indices of the words ``word`` begins (itself included), when it is long enough."""
+        if len(word) < MIN_PREFIX_LENGTH:
+            return []
+        start = bisect_left(self._vocabulary, word)
+        end = bisect_left(self._vocabulary, word + "\uffff", lo=start)
+        return list(range(start, end))
+
     def _candidates(self, processed: str) -> npt.NDArray[np.int32]:
         """Positions of names sharing the most query words (each word or a spelling variant of it)."""
         counts = np.zeros(len(self._keys), dtype=np.int32)
         for word in set(processed.split()):
+            matched = self._prefixed(word)
             exact = self._word_index.get(word)
-            if exact is not None and len(word) >= SHORT_WORD_LENGTH:  # a known word: no need to look further
-                counts[self._postings[exact]] += 1
-                continue
-            variants = process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=WORD_VARIANT_SCORE,
-                                       limit=WORD_VARIANTS)
-            if variants:
-                counts[np.unique(np.concatenate([self._postings[i] for _, _, i in variants]))] += 1
+            if exact is None or len(word) < SHORT_WORD_LENGTH:  # unknown or short: spelling variants too
+                variants = process.extract(word, self._vocabulary, scorer=fuzz.ratio,
+                                           score_cutoff=WORD_VARIANT_SCORE, limit=WORD_VARIANTS)
+                matched.extend(i for _, _, i in variants)
+            elif exact not in matched:
+                matched.append(exact)
+            if matched:
+                counts[np.unique(np.concatenate([self._postings[i] for i in matched]))] += 1
         self._last_counts = counts
         if not counts.any():
             return np.zeros(0, dtype=np.int32)

@@ -47,3 +47,18 @@ def test_allowed_restricts_and_empty_query_finds_nothing() -> None:
     assert INDEX.search("university", limit=10, allowed={"pic-999845737"})[0].id == "pic-999845737"
     assert all(h.id == "pic-999845737" for h in INDEX.search("university", limit=10, allowed={"pic-999845737"}))
     assert INDEX.search("   ") == []
+
+
+def test_a_name_typed_halfway_comes_first() -> None:
+    """WRatio alone rates a short name found inside the query ("Univ. Lille" in "nazarbayev univ") above
+    the name being typed; the share of query words a name covers, "univ" covering "university", decides."""
+    rows = [*ROWS,
+            SearchRow("pic-888146648", "Université de Lille", ["Univ. Lille", "University of Lille"], None,
+                      ["univ-lille.fr"], 300),
+            SearchRow("pic-999902943", "Tashkent State University of Law", ["TSUL"], "TSUL", ["tsul.uz"], 3),
+            SearchRow("pic-999976784", "KU Leuven", ["Katholieke Universiteit Leuven", "Univ. of Leuven"], None,
+                      ["kuleuven.be"], 900)]
+    index = InstitutionIndex(rows)
+    assert index.search("Nazarbayev Univ", limit=1)[0].id == "pic-953676162"
+    assert index.search("Univ of Camerino", limit=1)[0].id == "pic-999845737"
+    assert index.search("Eurasian National Uni", limit=1)[0].id == "ror-0242cby63"
