@@ -7,6 +7,7 @@ Nothing is loaded at import time. Serve it with ``uvicorn --factory api.main:app
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        gc.unfreeze()  # api/state.py froze the indexes out of the garbage collector: let it have them back
         app.state.index = None
         app.state.matcher = None
         app.state.index_built_at = None

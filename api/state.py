@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,11 @@ from seed_data.fingerprint import UnsupportedDialect, table_digests
 from seed_data.search import SEARCH_COLUMNS, InstitutionIndex, read_search_rows, search_fingerprint
 
 logger = logging.getLogger(__name__)
+
+# Answers the matcher itself keeps as objects. The API keeps its answers serialised (routes/suggestions.py),
+# and 2,048 answer objects (the matcher's default) are some 600,000 objects for the garbage collector to
+# walk through, up to 0.4 s at a time under load; a few dozen still serve what-if comparisons run twice.
+MATCHER_CACHE_SIZE = 64
 
 
 def load_index(engine: Engine) -> InstitutionIndex:
@@ -140,6 +146,18 @@ def build_search_index(app: FastAPI, *, institutions_digest: str | None = None,
                 time.perf_counter() - started)
 
 
+def _freeze_once_loaded(embedder: LazyEmbedder) -> None:
+    """Wait for the model (encoding one word: it also warms it up), then freeze what loading it made
+    (torch: some 10^5 objects) out of the cyclic GC too, as the indexes are (see build_matcher)."""
+    try:
+        embedder.encode_queries(["warm-up"])
+    except RuntimeError as exc:  # the first request that needs the model reports it
+        logger.warning("the embedding model did not load: %s", exc)
+        return
+    gc.freeze()
+    logger.info("embedding model loaded")
+
+
 def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
                   read_ahead: Future[tuple[str, Any] | None] | None = None) -> None:
     """Load the embedder (unless given) and the matching index: from its saved file when the catalogue,
@@ -178,14 +196,18 @@ def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
                     index_store.save(path, fingerprint, index)
                 else:
                     logger.info("the catalogue changed while the matching index was built: not saved")
-    app.state.matcher = Matcher(index, app.state.embedder)
+    app.state.matcher = Matcher(index, app.state.embedder, cache_size=MATCHER_CACHE_SIZE)
     if isinstance(app.state.embedder, LazyEmbedder):
         # only now: importing torch in a thread while the index is built would slow both (the GIL)
         app.state.embedder.start()
+        threading.Thread(target=_freeze_once_loaded, args=(app.state.embedder,), name="embedder-freeze",
+                         daemon=True).start()
     app.state.embedding_stats = stats
     # The indexes are some 1.5 million objects that live as long as the process: frozen, the cyclic garbage
     # collector skips them, instead of stopping a request for a second each time it runs a full collection.
-    # (Nothing here forms cycles: an index swapped out is freed by reference counting all the same.)
+    # (Nothing here forms cycles: an index swapped out is freed by reference counting all the same.) Young
+    # cyclic garbage is collected first, cheaply, so little is frozen with them; the lifespan unfreezes.
+    gc.collect(1)
     gc.freeze()
     logger.info("matching index: %s, %s; embeddings %d cached, %d embedded; %.1f s", index.stats, origin,
                 stats.hits, stats.misses, time.perf_counter() - started)

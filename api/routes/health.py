@@ -11,8 +11,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthPublic, responses=problem_responses(503))
-def read_health(request: Request) -> HealthPublic:
+async def read_health(request: Request) -> HealthPublic:
     """Report that the service is up and its institution index loaded (503 until it is)."""
+    # a coroutine: it only reads app.state, so it needs no thread from the pool
     state = request.app.state
     if state.index is None or not state.index.rows:
         raise CatalogueUnavailable(state.index_problem or "The institution index is not loaded yet.")

@@ -8,10 +8,13 @@ and the serialised answers are kept per matcher, so a rebuilt matcher starts wit
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +36,9 @@ PROFILE_CACHE_TTL_S = 5.0
 PROFILE_CACHE_SIZE = 256
 # Serialised answers kept per matcher (about 20 kB each).
 ANSWER_CACHE_SIZE = 1024
+# Rankings run at once per process, one per core: more would only share the cores (and the GIL) and serve
+# every request late; fewer queue the others in arrival order, so the slowest answers are not 10x the median.
+RANKING_THREADS = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,13 @@ def _profile_cache(app: FastAPI) -> TTLCache[tuple[str, str | None], ResolvedPro
         cache = app.state.profile_cache = TTLCache(ttl_s=PROFILE_CACHE_TTL_S, max_size=PROFILE_CACHE_SIZE,
                                                    changes=PROFILE_CHANGES)
     return cache
+
+
+def _ranking_limiter(app: FastAPI) -> anyio.CapacityLimiter:
+    limiter: anyio.CapacityLimiter | None = getattr(app.state, "ranking_limiter", None)
+    if limiter is None:  # made on the event loop, by the first request that ranks
+        limiter = app.state.ranking_limiter = anyio.CapacityLimiter(RANKING_THREADS)
+    return limiter
 
 
 def _answer_cache(app: FastAPI, matcher: Matcher) -> AnswerCache:
@@ -124,6 +137,6 @@ async def create_suggestions(body: SuggestionRequest, request: Request) -> Respo
     key = (body.model_dump_json(), resolved.version_id)
     answer = answers.get(key)
     if answer is None:
-        answer = await run_in_threadpool(_answer, matcher, body, resolved)
+        answer = await anyio.to_thread.run_sync(_answer, matcher, body, resolved, limiter=_ranking_limiter(request.app))
         answers.put(key, answer)
     return Response(answer, media_type="application/json")
