@@ -240,10 +240,24 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:
     """Run the API (and web console) with uvicorn."""
-    import uvicorn
+    import socket
 
-    uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers,
-                log_config=serve_log_config(logging.getLogger().getEffectiveLevel()), access_log=access_log)
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    log_config = serve_log_config(logging.getLogger().getEffectiveLevel())
+    if workers == 1:
+        uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, log_config=log_config,
+                    access_log=access_log)
+        return
+    config = uvicorn.Config("api.main:app_factory", factory=True, host=host, port=port, workers=workers,
+                            log_config=log_config, access_log=access_log)
+    # uvicorn binds the workers' socket with protocol 0, so asyncio never sets TCP_NODELAY on their connections
+    # and each keep-alive response after the first waits ~40 ms for the client's delayed ACK (uvicorn issue
+    # #3149): the same socket, declared TCP.
+    bound = config.bind_socket()
+    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def _resolve_requester(session: Session, requester: str) -> Institution:
