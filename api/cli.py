@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -240,8 +241,6 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:
     """Run the API (and web console) with uvicorn."""
-    import socket
-
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -252,12 +251,14 @@ def serve(
         return
     config = uvicorn.Config("api.main:app_factory", factory=True, host=host, port=port, workers=workers,
                             log_config=log_config, access_log=access_log)
-    # uvicorn binds the workers' socket with protocol 0, so asyncio never sets TCP_NODELAY on their connections
-    # and each keep-alive response after the first waits ~40 ms for the client's delayed ACK (uvicorn issue
-    # #3149): the same socket, declared TCP.
-    bound = config.bind_socket()
-    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
-    Multiprocess(config, sockets=[listener]).run()
+    Multiprocess(config, sockets=[as_tcp(config.bind_socket())]).run()
+
+
+def as_tcp(bound: socket.socket) -> socket.socket:
+    """``bound`` declared as a TCP socket. uvicorn binds its workers' socket with protocol 0, so asyncio never
+    sets TCP_NODELAY on their connections and each keep-alive response after the first waits ~40 ms for the
+    client's delayed ACK (uvicorn issue #3149)."""
+    return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
 
 
 def _resolve_requester(session: Session, requester: str) -> Institution:
