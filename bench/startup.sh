@@ -60,7 +60,7 @@ kill "$pid"; wait 2>/dev/null || true
 # A catalogue change as an office makes it: an owner profile imported. The saved matching index is now stale.
 printf '[{"id": "pic-959424479", "profile": "%s"}]' "Water resource management, hydrology and irrigation in \
 Central Asia; machine learning for crop yield and drought forecasting." >"$work/office.json"
-.venv/bin/partnermatch import institutions "$work/office.json" >/dev/null
+.venv/bin/partnermatch import institutions "$work/office.json" >/dev/null 2>&1
 start_service changed; changed=$elapsed
 echo "first start after an owner profile was imported -> answering /health: ${changed} s"
 indexes changed
