@@ -60,7 +60,7 @@ export function yearChart(items, { label }) {
 
 /** A line through {x, y} points, with the point at `markX` highlighted (the current slider value). */
 export function lineChart(points, { label, xLabel, yLabel, markX }) {
-  const width = 520, height = 220, left = 48, right = 12, top = 12, bottom = 34;
+  const width = 520, height = 230, left = 48, right = 12, top = 22, bottom = 34;
   const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
@@ -77,7 +77,7 @@ export function lineChart(points, { label, xLabel, yLabel, markX }) {
     root.append(svg("text", { x: sx(x), y: height - bottom + 14, "text-anchor": "middle" }, x.toFixed(2)));
   }
   root.append(svg("text", { x: (left + width) / 2, y: height - 4, "text-anchor": "middle" }, xLabel));
-  root.append(svg("text", { x: 10, y: top + 2, transform: `rotate(90 10 ${top + 2})` }, yLabel));
+  root.append(svg("text", { x: 4, y: 11 }, yLabel));
   root.append(svg("polyline", {
     points: points.map((p) => `${sx(p.x)},${sy(p.y)}`).join(" "), fill: "none", stroke: "#0b5cad", "stroke-width": 2,
   }));

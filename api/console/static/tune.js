@@ -275,6 +275,7 @@ async function loadHistory() {
   const body = document.querySelector("#history tbody");
   try {
     const versions = await api(`/weights/${state.profile.name}/versions`);
+    const published = versions.data.find((v) => v.published)?.version ?? Infinity;
     body.replaceChildren(...[...versions.data].reverse().map((v) => {
       const total = Object.values(v.weights).reduce((a, b) => a + b, 0) || 1;
       return h("tr", { "data-version": v.version },
@@ -288,7 +289,7 @@ async function loadHistory() {
         h("td", {},
           h("button", { type: "button", onclick: () => { setSliders(v); refreshAll(); } , "aria-label": `Load version ${v.version} into the sliders` }, "Load"),
           v.published ? null : h("button", { type: "button", onclick: () => publish(v.version), "aria-label": `Publish version ${v.version}` }, "Publish"),
-          v.published ? null : h("button", { type: "button", onclick: () => rollback(v.version), "aria-label": `Roll back to version ${v.version}` }, "Roll back")));
+          v.version < published ? h("button", { type: "button", onclick: () => rollback(v.version), "aria-label": `Roll back to version ${v.version}` }, "Roll back") : null));
     }));
   } catch (err) {
     showMessage(err.message);
