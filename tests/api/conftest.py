@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -28,8 +29,9 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from api.auth import API_KEY_HEADER, create_api_key
+from api.db import make_engine
 from api.main import create_app
-from api.settings import Settings
+from api.settings import Settings, get_settings
 from embeddings.st import SentenceTransformerEmbedder
 from seed_data.tables import ApiKeyRole, Institution, Participation, PriorityArea, Programme, Project
 
@@ -427,3 +429,16 @@ def pg_client(pg_engine: Engine, embedder: SentenceTransformerEmbedder) -> Itera
     app = create_app(Settings(database_url="sqlite://"), engine=fill(pg_engine), embedder=embedder)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def cli_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An empty SQLite file that the CLI commands use: ``DATABASE_URL`` points at it and the settings are
+    read again (before and after); tests create the schema they need on the engine."""
+    url = f"sqlite:///{tmp_path / 'pm.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    get_settings.cache_clear()

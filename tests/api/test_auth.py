@@ -4,7 +4,6 @@ documents; and the ``partnermatch keys`` commands. On the mini catalogue (tests/
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 
 from api.auth import API_KEY_HEADER, authenticate, create_api_key, revoke_api_key
 from api.cli import app as cli_app
-from api.db import create_schema, make_engine
+from api.db import create_schema
 from api.errors import NotFound
 from api.main import create_app
 from api.settings import Settings, get_settings
@@ -179,16 +178,10 @@ def test_a_database_without_key_tables_is_a_503_not_a_500() -> None:
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def cli_db(cli_engine: Engine) -> Engine:
     """A fresh SQLite file with every table (no catalogue: the keys commands need none)."""
-    url = f"sqlite:///{tmp_path / 'pm.sqlite3'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    engine = make_engine(url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-    get_settings.cache_clear()
+    create_schema(cli_engine)
+    return cli_engine
 
 
 def test_keys_commands_create_list_and_revoke(cli_db: Engine) -> None:

@@ -5,7 +5,6 @@ On the mini catalogue (tests/api/conftest.py): ENU has no project, so an owner p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from api.auth import API_KEY_HEADER, authenticate, create_api_key
 from api.cli import app as cli_app
 from api.db import add_missing_columns, create_schema, make_engine
 from api.routes import institutions as institution_routes
-from api.settings import get_settings
 from seed_data.tables import ApiKey, ApiKeyRole, Institution
 from tests.api.conftest import ENU, KAZNU, NU
 
@@ -198,16 +196,10 @@ def test_create_schema_adds_the_owner_column_to_an_older_postgres_database(pg_en
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def cli_db(cli_engine: Engine) -> Engine:
     """A SQLite file with the schema as before owner keys (``db init`` migrates it) and the env pointing at it."""
-    url = f"sqlite:///{tmp_path / 'pm.sqlite3'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    engine = make_engine(url)
-    _old_schema(engine)
-    yield engine
-    engine.dispose()
-    get_settings.cache_clear()
+    _old_schema(cli_engine)
+    return cli_engine
 
 
 def test_db_init_migrates_and_keys_create_makes_owner_keys(cli_db: Engine, tmp_path: Path) -> None:

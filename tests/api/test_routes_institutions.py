@@ -10,17 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from seed_data.tables import Institution
+from tests.api.conftest import CNR, ENU, KAZNU, MARS, NU, TSUKUBA, UNICAM, UPGRADE, UZBEK_WOMEN
 
-# The mini catalogue's ids (tests/api/conftest.py).
-NU = "pic-953676162"
-KAZNU = "pic-959424479"
-UNICAM = "pic-999845737"
-TSUKUBA = "pic-998703271"
-CNR = "pic-999979500"
-UZBEK_WOMEN = "pic-884398762"
-ENU = "ror-0242cby63"
-UPGRADE = "HE-101131146"
-MARS = "HE-101130177"
 PROBLEM_JSON = "application/problem+json"
 
 

@@ -8,8 +8,6 @@ catalogue has two programmes, ``ca-italy`` and ``erasmus-mobility`` (Italian par
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,8 +18,7 @@ from typer.testing import CliRunner
 
 from api.auth import API_KEY_HEADER
 from api.cli import app as cli_app
-from api.db import create_schema, make_engine
-from api.settings import get_settings
+from api.db import create_schema
 from matcher.profiles import load_default_profiles
 from seed_data.tables import ApiKey, Feedback, WeightProfileVersion
 
@@ -278,18 +275,12 @@ def test_feedback_naming_something_unknown_is_a_422(
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def cli_db(cli_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """A fresh SQLite file with every table; the commands create the default profiles themselves."""
-    url = f"sqlite:///{tmp_path / 'pm.sqlite3'}"
-    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("USER", "aigerim")
     monkeypatch.setenv("LOGNAME", "aigerim")
-    get_settings.cache_clear()
-    engine = make_engine(url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-    get_settings.cache_clear()
+    create_schema(cli_engine)
+    return cli_engine
 
 
 def test_weights_commands_set_publish_rollback_compare(cli_db: Engine) -> None:
