@@ -103,7 +103,6 @@ def create_app(
     app.state.engine = engine
     app.state.embedder = embedder
     app.state.matcher = None
-    app.state.embedding_stats = None
     app.state.index = None
     app.state.index_built_at = None
     app.state.index_problem = None

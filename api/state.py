@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -39,12 +38,6 @@ logger = logging.getLogger(__name__)
 # and 2,048 answer objects (the matcher's default) are some 600,000 objects for the garbage collector to
 # walk through, up to 0.4 s at a time under load; a few dozen still serve what-if comparisons run twice.
 MATCHER_CACHE_SIZE = 64
-
-
-def load_index(engine: Engine) -> InstitutionIndex:
-    """The search index over every institution in the database (reads only the columns search needs)."""
-    with Session(engine) as session:
-        return InstitutionIndex(read_search_rows(session=session))
 
 
 def _saved_path(app: FastAPI, kind: str) -> Path | None:
@@ -202,7 +195,6 @@ def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
         app.state.embedder.start()
         threading.Thread(target=_freeze_once_loaded, args=(app.state.embedder,), name="embedder-freeze",
                          daemon=True).start()
-    app.state.embedding_stats = stats
     # The indexes are some 1.5 million objects that live as long as the process: frozen, the cyclic garbage
     # collector skips them, instead of stopping a request for a second each time it runs a full collection.
     # (Nothing here forms cycles: an index swapped out is freed by reference counting all the same.) Young

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -25,7 +25,6 @@ class Query:
     requester_strength: FloatArray | None = None  # (n_areas,) the requester's own area percentiles
     programme_family: str = ""
     ties: TiePreference = TiePreference.neutral
-    network_scores: FloatArray | None = field(default=None, repr=False)  # (n_nodes,) filled by Network
 
 
 class Component(Protocol):
@@ -97,7 +96,6 @@ class Network:
         if query.requester_row is None:
             return np.zeros(len(rows))
         scores = adamic_adar(index, query.requester_row)
-        query.network_scores = scores
         values = scores[rows]
         top = values.max() if len(values) else 0.0
         values = values / top if top > 0 else values

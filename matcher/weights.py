@@ -524,13 +524,6 @@ def compare_versions(a: WeightProfileVersion, b: WeightProfileVersion) -> Profil
                              parameters=parameters, identical=not scoring_changed)
 
 
-def compare(name_a: str, version_a: int | None, name_b: str, version_b: int | None, *,
-            session: Session) -> ProfileComparison:
-    """Compare two stored versions (``None``: the latest) by their parameters."""
-    return compare_versions(get_version(name_a, version_a, session=session),
-                            get_version(name_b, version_b, session=session))
-
-
 def _id(row: WeightProfileVersion) -> int:
     if row.id is None:
         raise ValueError(f"{format_ref(row)} has not been stored yet")

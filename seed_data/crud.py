@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -87,10 +87,6 @@ class LoadReport:
     def tables(self) -> dict[str, TableCounts]:
         """The counts by table, in load order."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        """Plain nested dict, for JSON output."""
-        return asdict(self)
 
 
 def is_imported(provenance: Iterable[str]) -> bool:

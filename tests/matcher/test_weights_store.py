@@ -170,7 +170,7 @@ def test_rollback_adds_a_published_copy_of_the_old_version(defaults: Session) ->
 def test_compare_reports_weight_and_parameter_differences(defaults: Session) -> None:
     store.update_profile(HE, {"weights": {"thematic": 0.7}, "max_per_country": 2}, session=defaults, author="a",
                          key_id=None, comment="v2")
-    result = store.compare(HE, 1, HE, None, session=defaults)
+    result = store.compare_versions(store.get_version(HE, 1, session=defaults), store.get_version(HE, session=defaults))
     assert (result.a, result.b, result.identical) == (f"{HE}:1", f"{HE}:2", False)
     thematic = next(w for w in result.weights if w.component == "thematic")
     assert (thematic.a, thematic.b) == (0.35, 0.7)
@@ -180,7 +180,8 @@ def test_compare_reports_weight_and_parameter_differences(defaults: Session) -> 
     assert sum(w.delta_normalised for w in result.weights) == pytest.approx(0.0)
     changed = {p.parameter: (p.a, p.b) for p in result.parameters if p.changed}
     assert changed == {"max_per_country": (None, 2)}
-    cross = store.compare(HE, 1, "bri-default", 1, session=defaults)
+    cross = store.compare_versions(store.get_version(HE, 1, session=defaults),
+                                   store.get_version("bri-default", 1, session=defaults))
     assert {p.parameter for p in cross.parameters if p.changed} == {"programme"}
     assert not cross.identical
 
