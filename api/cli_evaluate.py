@@ -17,11 +17,10 @@ from sqlmodel import Session, col, select
 from api.db import make_engine
 from api.settings import get_settings
 from embeddings.st import SentenceTransformerEmbedder
-from matcher.engine import EmbeddingStats, embed_projects, index_from_rows, read_catalogue
-from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, project_idea_queries, run_evaluation
+from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task, run_evaluation
 from matcher.learn import learn_profile
 from matcher.metrics import METRICS
-from matcher.texts import project_text
 from matcher.weights import create_profile, ensure_default_profiles, get_ref, to_scoring_profile
 from seed_data.tables import Feedback
 
@@ -103,12 +102,8 @@ def learn_weights(
         rows = read_catalogue(session)
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
         session.commit()
-        train_index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
-                                      stats=EmbeddingStats(), as_of=TRAINING_CUTOFF)
-        texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
-        queries = project_idea_queries(train_index, projects=rows.projects, participations=rows.participations,
-                                       idea_vectors=vectors, idea_texts=texts, cutoff=TRAINING_CUTOFF,
-                                       until=VALIDATION_CUTOFF)
+        train_index, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                         cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
         verdicts = [(f.requester_id, f.institution_id, int(f.status == "accepted"))
                     for f in session.exec(select(Feedback).where(col(Feedback.status).in_(["accepted", "rejected"])))
                     if f.requester_id]

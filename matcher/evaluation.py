@@ -130,6 +130,27 @@ def project_idea_queries(
     return queries
 
 
+def idea_task(
+    rows: CatalogueRows,
+    *,
+    session: Session,
+    embedder: Embedder,
+    project_vectors: Mapping[str, npt.NDArray[np.float32]],
+    cutoff: dt.date,
+    until: dt.date,
+    restrict_to: set[str] | None = None,
+) -> tuple[CatalogueIndex, list[EvalQuery]]:
+    """The index as of ``cutoff`` and the project-idea queries of ``[cutoff, until)``: each window project's
+    own text is the idea (embedded as a document, the same kind of text as the profiles)."""
+    index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=project_vectors,
+                            stats=EmbeddingStats(), as_of=cutoff)
+    texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
+    queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
+                                   idea_vectors=project_vectors, idea_texts=texts, cutoff=cutoff, until=until,
+                                   restrict_to=restrict_to)
+    return index, queries
+
+
 def new_partner_queries(
     index: CatalogueIndex,
     *,
@@ -291,13 +312,8 @@ def run_evaluation(
 ) -> dict[str, object]:
     """Both tasks, every baseline and the hybrid under ``profile``; returns the report (JSON-ready)."""
     started = time.perf_counter()
-    index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=project_vectors,
-                            stats=EmbeddingStats(), as_of=cutoff)
-    # an idea is the window project's own text (embedded as a document: it is the same kind of text)
-    texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
-    idea_queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
-                                        idea_vectors=project_vectors, idea_texts=texts, cutoff=cutoff, until=until,
-                                        restrict_to=restrict_to)
+    index, idea_queries = idea_task(rows, session=session, embedder=embedder, project_vectors=project_vectors,
+                                    cutoff=cutoff, until=until, restrict_to=restrict_to)
     scorers = baseline_scorers(index, institution_texts=institution_texts_before(
         rows.projects, rows.participations, cutoff=cutoff, text_of=project_text))
     scorers["hybrid"] = hybrid_scorer(index, profile)

@@ -45,12 +45,10 @@ from matcher.engine import (
     CatalogueRows,
     EmbeddingStats,
     embed_projects,
-    index_from_rows,
     read_catalogue,
 )
-from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, EvalQuery, component_matrix, project_idea_queries
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, EvalQuery, component_matrix, idea_task
 from matcher.metrics import METRICS, query_metrics
-from matcher.texts import project_text
 from matcher.types import COMPONENTS, TiePreference
 
 logger = logging.getLogger(__name__)
@@ -297,11 +295,8 @@ def build_validation_sample(
     started = time.perf_counter()
     rows = rows if rows is not None else read_catalogue(session)
     vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
-    index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
-                            stats=EmbeddingStats(), as_of=cutoff)
-    texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
-    queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
-                                   idea_vectors=vectors, idea_texts=texts, cutoff=cutoff, until=until)
+    index, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=cutoff,
+                               until=until)
     sample = ValidationSample(n_queries, random_state=random_state, cutoff=cutoff, until=until).fit(index, queries)
     logger.info("validation sample built in %.1f s", time.perf_counter() - started)
     return sample
