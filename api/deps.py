@@ -7,7 +7,7 @@ tests) never share state; tests may still swap any of them through ``app.depende
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -39,23 +39,23 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
+def _loaded(request: Request, name: str, what: str) -> Any:
+    """``app.state.<name>``; ``CatalogueUnavailable`` (503) saying why while it is not loaded."""
+    value = getattr(request.app.state, name)
+    if value is None:
+        raise CatalogueUnavailable(request.app.state.index_problem or f"The {what} is not loaded yet.")
+    return value
+
+
 def get_index(request: Request) -> InstitutionIndex:
     """The institution search index built at start-up; ``CatalogueUnavailable`` (503) while there is none."""
-    index: InstitutionIndex | None = request.app.state.index
-    if index is None:
-        raise CatalogueUnavailable(
-            request.app.state.index_problem or "The institution index is not loaded yet."
-        )
+    index: InstitutionIndex = _loaded(request, "index", "institution index")
     return index
 
 
 def get_matcher(request: Request) -> Matcher:
     """The suggestion engine built at start-up; ``CatalogueUnavailable`` (503) while there is none."""
-    matcher: Matcher | None = request.app.state.matcher
-    if matcher is None:
-        raise CatalogueUnavailable(
-            request.app.state.index_problem or "The matching index is not loaded yet."
-        )
+    matcher: Matcher = _loaded(request, "matcher", "matching index")
     return matcher
 
 
