@@ -22,7 +22,7 @@ from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task, r
 from matcher.learn import learn_profile
 from matcher.metrics import METRICS
 from matcher.weights import create_profile, ensure_default_profiles, get_ref, to_scoring_profile
-from seed_data.tables import Feedback
+from seed_data.tables import Feedback, WeightProfileVersion
 
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
@@ -99,6 +99,12 @@ def learn_weights(
     with _session() as session:
         ensure_default_profiles(session=session)
         base_version = get_ref(f"{programme}-default", session=session)
+        new_name = name or f"{programme}-learned-{dt.date.today().isoformat()}"
+        # checked before minutes of fitting and validating, not when saving at the end
+        if session.exec(select(WeightProfileVersion.id).where(col(WeightProfileVersion.name) == new_name)).first():
+            err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
+                              "give another with --name")
+            raise typer.Exit(code=1)
         rows = read_catalogue(session)
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
         session.commit()
@@ -115,7 +121,6 @@ def learn_weights(
                                     cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)
         metrics = {"split": "validation", "cutoff": report["cutoff"], "until": report["until"],
                    "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
-        new_name = name or f"{programme}-learned-{dt.date.today().isoformat()}"
         row = create_profile(session=session, name=new_name, programme=programme,
                              weights=profile.weights.model_dump(), mmr_lambda=profile.mmr_lambda,
                              max_per_country=profile.max_per_country, ties=profile.ties.value,

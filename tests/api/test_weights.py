@@ -347,3 +347,12 @@ def test_evaluation_runs_in_the_background_and_attaches_metrics(office_client, a
     # TestClient runs background tasks before returning, so the metrics are there now
     metrics = office_client.get("/weights/erasmus-mobility-default/versions/1").json()["metrics"]
     assert metrics["split"] == "validation" and "hybrid" in metrics["project_idea"]
+
+
+@pytest.mark.usefixtures("cli_db")
+def test_learn_weights_refuses_an_existing_name_before_any_work() -> None:
+    result = runner.invoke(cli_app, ["learn-weights", "--programme", "horizon-europe",
+                                     "--name", "horizon-europe-default"])
+    assert result.exit_code == 1
+    assert "'horizon-europe-default' exists already" in result.output and "--name" in result.output
+    assert "fitting weights" not in result.output
