@@ -4,11 +4,18 @@
 done in Python (select the batch's existing rows by primary key, compare, then insert the new rows and
 update the changed ones), which is portable across SQLite and PostgreSQL, counts inserted / updated /
 unchanged rows exactly, and never rewrites a row whose content did not change.
+
+A load commits batch by batch (one transaction for the whole catalogue would hold SQLite's write lock for
+the whole load), so a load that is killed leaves part of the catalogue written. Each load is therefore
+recorded in ``catalogue_load``: started before its first write, completed after its last; while the latest
+load is not completed (``incomplete_load``), the database holds a partial catalogue, and loading again
+completes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,10 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Enum, Table, bindparam, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from seed_data.files import DATA_DIR, read_csv_gz, read_json, read_jsonl_gz
-from seed_data.tables import Institution, Participation, PriorityArea, Programme, Project
+from seed_data.tables import (
+    CatalogueLoad,
+    Institution,
+    Participation,
+    PriorityArea,
+    Programme,
+    Project,
+    table_of,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +249,7 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
 def _check_in_database(*, session: Session, unknown: list[tuple[str, str, str]]) -> None:
     """Raise for each participation reference (not in the shipped files) that the database lacks too."""
     found: dict[str, set[str]] = {}
-    for column, table in (("project_id", Project.__table__), ("institution_id", Institution.__table__)):
+    for column, table in (("project_id", table_of(Project)), ("institution_id", table_of(Institution))):
         wanted = sorted({ref for _, col, ref in unknown if col == column})
         found[column] = set()
         for start in range(0, len(wanted), BATCH_SIZE):
@@ -306,8 +322,8 @@ def _upsert(
         names = list(result.keys())
         existing: dict[tuple[Any, ...], Row] = {}
         for values in result:
-            old = dict(zip(names, values, strict=True))
-            existing[tuple(old[name] for name in pk)] = old
+            stored = dict(zip(names, values, strict=True))
+            existing[tuple(stored[name] for name in pk)] = stored
         to_insert: list[Row] = []
         to_update: list[Row] = []
         for row in batch:
@@ -339,11 +355,11 @@ class _Step:
 
 
 _PLAN = [
-    _Step("priority_areas", PRIORITY_AREAS_FILE, PriorityArea.__table__),
-    _Step("programmes", PROGRAMMES_FILE, Programme.__table__),
-    _Step("institutions", INSTITUTIONS_FILE, Institution.__table__, _merge_institution),
-    _Step("projects", PROJECTS_FILE, Project.__table__),
-    _Step("participations", PARTICIPATIONS_FILE, Participation.__table__),
+    _Step("priority_areas", PRIORITY_AREAS_FILE, table_of(PriorityArea)),
+    _Step("programmes", PROGRAMMES_FILE, table_of(Programme)),
+    _Step("institutions", INSTITUTIONS_FILE, table_of(Institution), _merge_institution),
+    _Step("projects", PROJECTS_FILE, table_of(Project)),
+    _Step("participations", PARTICIPATIONS_FILE, table_of(Participation)),
 ]
 
 
@@ -360,11 +376,17 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
 
     Every file is read and checked before the first write, so ``CatalogueError`` (a missing file, a row
     that doesn't fit its table, a primary key given twice, a participation naming a project or institution
-    found neither in the files nor in the database) leaves the database as it was. Counts are logged per
+    found neither in the files nor in the database) leaves the database as it was. After the check, the load
+    is recorded in ``catalogue_load`` (committed), and marked completed after the last batch: a load that
+    stops between the two is reported by ``incomplete_load`` until a load completes. Counts are logged per
     table; ``show_progress`` adds a ``rich`` progress bar.
     """
     data_dir = Path(data_dir)
     totals = _validate(session=session, data_dir=data_dir, plan=_PLAN)
+    # committed on its own before the first write: a load killed from here on stays visible as incomplete
+    load = CatalogueLoad(source=source_digest(data_dir))
+    session.add(load)
+    session.commit()
     report = LoadReport()
     with _Progress(enabled=show_progress) as progress:
         for step in _PLAN:
@@ -381,7 +403,28 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
                 counts.updated,
                 counts.unchanged,
             )
+    load.completed = utc_now()
+    session.add(load)
+    session.commit()
     return report
+
+
+def source_digest(data_dir: Path) -> str:
+    """sha256 hex digest of the shipped catalogue files a load reads (their names and bytes)."""
+    digest = hashlib.sha256()
+    for step in _PLAN:
+        digest.update(step.file_name.encode("utf-8") + b"\0")
+        with open(data_dir / step.file_name, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def incomplete_load(*, session: Session) -> CatalogueLoad | None:
+    """The latest catalogue load if it did not complete (killed, failed, or still running), else ``None``
+    (also when no load was ever recorded: a database filled otherwise, as tests do)."""
+    newest_first = select(CatalogueLoad).order_by(col(CatalogueLoad.id).desc()).limit(1)
+    latest = session.execute(newest_first).scalar_one_or_none()
+    return latest if latest is not None and latest.completed is None else None
 
 
 class _Progress:

@@ -11,7 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -32,6 +32,11 @@ class ParticipationRole(StrEnum):
     participant = "participant"
     associated_partner = "associated_partner"
     third_party = "third_party"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model (what ``Model.__table__`` is, which the type stubs do not declare)."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
 
 
 def _json_list() -> Any:
@@ -238,7 +243,7 @@ class ApiKey(SQLModel, table=True):
     created: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
     revoked: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     # An owner key: the institution whose profile this key may change (null for every other key). Added
-    # after the first release: `partnermatch db init` adds the column to older databases (api/db.py).
+    # after the first release: `partnermatch db init` adds the column to older databases (migration 0002).
     institution_id: str | None = Field(default=None, max_length=80, foreign_key="institution.id")
 
 
@@ -261,3 +266,19 @@ class Feedback(FeedbackBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key_id: int = Field(foreign_key="apikey.id", index=True)
     created: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
+# --- catalogue loads ----------------------------------------------------------------------------------------
+
+
+class CatalogueLoad(SQLModel, table=True):
+    """One run of ``seed_data.crud.load_catalogue``: committed before its first catalogue row is written and
+    marked ``completed`` after its last, so a load killed in between stays visible (``completed`` empty)
+    and the service refuses to serve from the part it wrote. ``source`` is the sha256 of the files loaded."""
+
+    __tablename__ = "catalogue_load"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    started: dt.datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    completed: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -149,8 +149,15 @@ def postgres_url() -> Iterator[str]:
 def pg_engine(postgres_url: str) -> Iterator[Engine]:
     """An engine on the session's PostgreSQL database, with every table freshly created for this test."""
     eng = create_engine(postgres_url)
-    SQLModel.metadata.drop_all(eng)
+    _drop_all(eng)
     SQLModel.metadata.create_all(eng)
     yield eng
-    SQLModel.metadata.drop_all(eng)
+    _drop_all(eng)
     eng.dispose()
+
+
+def _drop_all(engine: Engine) -> None:
+    """Drop every table of the models, and the migrations' ``alembic_version`` (tests that migrate make it)."""
+    SQLModel.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")

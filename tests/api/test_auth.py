@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from api.auth import API_KEY_HEADER, authenticate, create_api_key, revoke_api_key
 from api.cli import app as cli_app
-from api.db import create_schema
+from api.db import migrate
 from api.errors import NotFound
 from api.main import create_app
 from api.settings import Settings, get_settings
@@ -180,7 +180,7 @@ def test_a_database_without_key_tables_is_a_503_not_a_500() -> None:
 @pytest.fixture
 def cli_db(cli_engine: Engine) -> Engine:
     """A fresh SQLite file with every table (no catalogue: the keys commands need none)."""
-    create_schema(cli_engine)
+    migrate(cli_engine)
     return cli_engine
 
 
