@@ -1,7 +1,8 @@
 # partnermatch — the two commands the README starts with:
 #   make run    set up .venv, load the shipped catalogue, serve the API (and web console) on :8000
-#   make test   set up .venv (+ PostgreSQL and Chromium from Debian for the Postgres and browser tests) and run
-#               the whole test suite
+#   make test   set up .venv (+ PostgreSQL and Chromium from Debian for the Postgres and browser tests), run the
+#               checks of `make lint` and the whole test suite
+#   make lint   ruff, mypy on the packages and the import-linter layers contract (all configured in pyproject.toml)
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
@@ -22,10 +23,12 @@ run: setup
 	$(BIN)/partnermatch db init
 	$(BIN)/partnermatch serve --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup lint
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports

@@ -18,8 +18,14 @@ from api.db import make_engine
 from api.settings import get_settings
 from embeddings.st import SentenceTransformerEmbedder
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
-from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task, run_evaluation
-from matcher.learn import learn_profile
+from matcher.evaluation import (
+    VALIDATION_CUTOFF,
+    VALIDATION_UNTIL,
+    EmptyEvaluation,
+    check_window,
+    idea_task,
+    run_evaluation,
+)
 from matcher.metrics import METRICS
 from matcher.weights import create_profile, ensure_default_profiles, get_ref, to_scoring_profile
 from seed_data.tables import Feedback, WeightProfileVersion
@@ -37,6 +43,11 @@ def _session() -> Session:
         err_console.print("[red]error:[/red] the database has no catalogue yet: run `partnermatch db init` first")
         raise typer.Exit(code=1)
     return Session(engine)
+
+
+def _fail_empty(exc: EmptyEvaluation) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=1)
 
 
 def _print_report(report: dict[str, Any], *, title: str) -> None:
@@ -66,17 +77,26 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
 ) -> None:
     """Rank partners as of a cutoff and score them against who really took part after it."""
-    start, end = dt.date.fromisoformat(cutoff), dt.date.fromisoformat(until)
+    try:
+        start, end = dt.date.fromisoformat(cutoff), dt.date.fromisoformat(until)
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
     restrict = {line.strip() for line in projects.read_text().splitlines() if line.strip()} if projects else None
-    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
     with _session() as session:
         ensure_default_profiles(session=session)
         version = get_ref(profile, session=session)
-        rows = read_catalogue(session)
-        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
-        session.commit()
-        report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=start,
-                                until=end, profile=to_scoring_profile(version), restrict_to=restrict)
+        try:
+            # at once, not after loading the model and embedding
+            check_window(session, cutoff=start, until=end, restrict_to=restrict)
+            embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+            rows = read_catalogue(session)
+            vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(),
+                                     show_progress=True)
+            session.commit()
+            report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=start,
+                                    until=end, profile=to_scoring_profile(version), restrict_to=restrict)
+        except EmptyEvaluation as exc:
+            raise _fail_empty(exc) from exc
     report["profile_ref"] = f"{version.name}:{version.version}"
     if as_json:
         typer.echo(json.dumps(report, indent=1))
@@ -95,7 +115,8 @@ def learn_weights(
 ) -> None:
     """Fit the component weights on history before the validation cutoff; save them as a new, unpublished
     profile with its validation metrics attached."""
-    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+    from matcher.learn import learn_profile  # scikit-learn takes seconds to import: only for this command
+
     with _session() as session:
         ensure_default_profiles(session=session)
         base_version = get_ref(f"{programme}-default", session=session)
@@ -105,11 +126,20 @@ def learn_weights(
             err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
                               "give another with --name")
             raise typer.Exit(code=1)
+        try:  # both windows, at once, not after reading, embedding and fitting
+            check_window(session, cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
+            check_window(session, cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
+        except EmptyEvaluation as exc:
+            raise _fail_empty(exc) from exc
+        embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
         rows = read_catalogue(session)
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
         session.commit()
-        train_index, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
-                                         cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
+        try:
+            train_index, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                             cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
+        except EmptyEvaluation as exc:
+            raise _fail_empty(exc) from exc
         verdicts = [(f.requester_id, f.institution_id, int(f.status == "accepted"))
                     for f in session.exec(select(Feedback).where(col(Feedback.status).in_(["accepted", "rejected"])))
                     if f.requester_id]
@@ -117,8 +147,11 @@ def learn_weights(
             profile, provenance = learn_profile(train_index, queries, base=to_scoring_profile(base_version),
                                                 feedback=verdicts)
         with console.status("validating the learned weights…"):
-            report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
-                                    cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)
+            try:
+                report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                        cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)
+            except EmptyEvaluation as exc:
+                raise _fail_empty(exc) from exc
         metrics = {"split": "validation", "cutoff": report["cutoff"], "until": report["until"],
                    "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
         row = create_profile(session=session, name=new_name, programme=programme,

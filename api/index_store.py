@@ -10,20 +10,32 @@ never reads half a file. Unpickling runs code named in the file: the directory i
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import logging
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, Engine, make_url
+from sqlmodel import Session
 
 from api.settings import REPO_ROOT, Settings
+from embeddings.base import Embedder
+from matcher.engine import CatalogueIndex, catalogue_fingerprint
+from matcher.engine import load_index as load_matching_index
+from seed_data.fingerprint import UnsupportedDialect, code_digest, combine
+from seed_data.search import InstitutionIndex, read_search_rows, search_fingerprint
+
+if TYPE_CHECKING:
+    from matcher.quick_eval import ValidationSample
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMAT = 1  # bump when the file layout (not the index) changes
 INDEX_CACHE_DIRNAME = "index-cache"
@@ -121,3 +133,77 @@ def save(path: Path, fingerprint: str, index: Any) -> None:
             temporary.unlink(missing_ok=True)
         return
     logger.info("index saved to %s (%.0f MB)", path, path.stat().st_size / 1e6)
+
+
+def saved_or_built(settings: Settings, session: Session, kind: str, *, fingerprint_of: Callable[[], str],
+                   build: Callable[[], T], worth_saving: Callable[[T], bool] = lambda _: True) -> tuple[T, str]:
+    """The object saved as ``kind`` for the database of ``session`` when ``fingerprint_of()`` (the digest of
+    what it is built from) is unchanged, else ``build()``, saved for the next time if ``worth_saving`` it and
+    nothing changed while it was built (else the file would hold newer rows under an older fingerprint).
+    Returns it and where it came from ("loaded from PATH" or "built")."""
+    directory = cache_dir(settings)
+    path = None if directory is None else index_path(directory, kind, session.get_bind().engine.url)
+    fingerprint = None
+    if path is not None:
+        try:
+            fingerprint = fingerprint_of()
+        except UnsupportedDialect as exc:
+            logger.warning("the %s index is built every time: %s", kind, exc)
+    if path is not None and fingerprint is not None:
+        saved = load(path, fingerprint)
+        if saved is not None:
+            return saved, f"loaded from {path}"
+    built = build()
+    if path is not None and fingerprint is not None and worth_saving(built):
+        if fingerprint_of() == fingerprint:
+            save(path, fingerprint, built)
+        else:
+            logger.info("the catalogue changed while the %s index was built: not saved", kind)
+    return built, "built"
+
+
+def search_index(settings: Settings, session: Session) -> InstitutionIndex:
+    """The institution search index, saved or built as the service does at start-up (api/state.py: the
+    same file), for commands that search outside it."""
+    def build() -> dict[str, Any]:
+        return {"index": InstitutionIndex(read_search_rows(session=session)), "built_at": dt.datetime.now(dt.UTC)}
+
+    saved, _ = saved_or_built(settings, session, "search", fingerprint_of=lambda: search_fingerprint(session),
+                              build=build, worth_saving=lambda saved: bool(saved["index"].rows))
+    index: InstitutionIndex = saved["index"]
+    return index
+
+
+def matching_index(settings: Settings, session: Session, embedder: Embedder) -> tuple[CatalogueIndex, str]:
+    """The matching index of the catalogue in ``session``, saved or built as the service does at start-up
+    (api/state.py: the same file), for commands that rank outside it: vectors the cache lacks are embedded
+    and stored (the caller commits). Returns the index and where it came from."""
+    return saved_or_built(settings, session, "matcher",
+                          fingerprint_of=lambda: catalogue_fingerprint(session, model_id=embedder.model_id),
+                          build=lambda: load_matching_index(session=session, embedder=embedder))
+
+
+def _sample_fingerprint(session: Session, embedder: Embedder) -> str:
+    """What a validation sample is made from: the catalogue the matcher reads (with the model and the
+    index code), the evaluation code on top, and the sample's parameters."""
+    from matcher import components, evaluation, metrics, quick_eval
+
+    return combine(catalogue_fingerprint(session, model_id=embedder.model_id),
+                   code_digest(quick_eval, evaluation, components, metrics),
+                   repr((quick_eval.DEFAULT_N_QUERIES, 0, evaluation.VALIDATION_CUTOFF, evaluation.VALIDATION_UNTIL)))
+
+
+def validation_sample(settings: Settings, engine: Engine, embedder: Embedder) -> ValidationSample:
+    """The validation sample of ``POST /weights/estimate`` for the catalogue in ``engine``: loaded from its
+    saved file (a fraction of a second) when catalogue, model and code are unchanged, else built (some 12 s
+    on the shipped catalogue) and saved next to the saved indexes. ``EmptyEvaluation`` when the catalogue
+    has no validation query."""
+    # imported here: scikit-learn takes seconds to import, and the CLI imports this module for `suggest`
+    from matcher.quick_eval import build_validation_sample
+
+    with Session(engine) as session:
+        sample, _ = saved_or_built(settings, session, "validation-sample",
+                                   fingerprint_of=lambda: _sample_fingerprint(session, embedder),
+                                   build=lambda: build_validation_sample(session=session, embedder=embedder))
+        session.commit()  # vectors the cache lacked (none, normally)
+    return sample

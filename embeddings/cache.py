@@ -11,8 +11,10 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from sqlalchemy import Insert, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -152,7 +154,7 @@ class EmbeddingCache:
             Rows inserted: those not already cached when this call looked (a concurrent writer may
             make the true number smaller).
         """
-        rows = []
+        rows: list[dict[str, Any]] = []
         for hash_, vector in items.items():
             array = np.asarray(vector, dtype=_VECTOR_DTYPE)
             if array.ndim != 1 or array.size == 0:
@@ -168,12 +170,12 @@ class EmbeddingCache:
             return 0
         dialect = session.get_bind().dialect.name
         if dialect == "sqlite":
-            statement = sqlite_insert(EmbeddingVector).on_conflict_do_nothing()
+            statement: Insert = sqlite_insert(EmbeddingVector).on_conflict_do_nothing()
         elif dialect == "postgresql":
             statement = postgresql_insert(EmbeddingVector).on_conflict_do_nothing()
         else:
             # No portable insert-or-ignore; rows seen as missing above are inserted plainly.
-            statement = EmbeddingVector.__table__.insert()  # type: ignore[attr-defined]
+            statement = insert(EmbeddingVector)
         # A list of parameter sets runs as executemany, which SQLAlchemy pages to the driver's limits.
         session.exec(statement, params=new_rows)
         logger.debug(

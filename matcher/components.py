@@ -56,7 +56,7 @@ class AreaFit:
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
         if not query.area_cols:
             return np.zeros(len(rows))
-        return index.area_strength[np.ix_(rows, query.area_cols)].mean(axis=1)
+        return index.area_strength[np.ix_(rows, np.asarray(query.area_cols, dtype=np.intp))].mean(axis=1)
 
 
 class Complementarity:
@@ -69,7 +69,7 @@ class Complementarity:
             return np.zeros(len(rows))
         own = np.zeros(len(query.area_cols)) if query.requester_strength is None else (
             query.requester_strength[query.area_cols])
-        gap = index.area_strength[np.ix_(rows, query.area_cols)] - own
+        gap = index.area_strength[np.ix_(rows, np.asarray(query.area_cols, dtype=np.intp))] - own
         return np.clip(gap, 0.0, 1.0).mean(axis=1)
 
 

@@ -27,7 +27,7 @@ from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
 from matcher.texts import area_text, project_text
 from seed_data.fingerprint import code_digest, combine, table_digests
-from seed_data.tables import PriorityArea, Programme
+from seed_data.tables import PriorityArea, Programme, table_of
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +203,10 @@ def build_index(
     dim = area_vectors.shape[1]
     pvecs = np.zeros((len(kept_projects), dim), dtype=np.float32)
     has_text = np.zeros(len(kept_projects), dtype=bool)
-    for j, p in enumerate(kept_projects):
+    for k, p in enumerate(kept_projects):
         vec = project_vectors.get(p["id"])
         if vec is not None:
-            pvecs[j], has_text[j] = vec, True
+            pvecs[k], has_text[k] = vec, True
 
     # graph nodes: institutions, then unnamed PICs
     node_of_pic: dict[str, int] = {}
@@ -266,9 +266,9 @@ def build_index(
         top = -np.sort(-block, axis=0)[:AREA_TOP_PROJECTS]
         raw_strength[i] = top.mean(axis=0)
     for inst_id in owner_vectors:  # an owner profile without projects: its own similarity to each area
-        i = row_of.get(inst_id)
-        if i is not None and counts[i] == 0:
-            raw_strength[i] = vectors[i] @ area_vectors.T
+        row = row_of.get(inst_id)
+        if row is not None and counts[row] == 0:
+            raw_strength[row] = vectors[row] @ area_vectors.T
     area_strength = _percentile(raw_strength, has_evidence)
 
     # track record: recency-weighted project count, coordinator roles weighted up, then percentile
@@ -392,7 +392,8 @@ def catalogue_fingerprint(session: Session, *, model_id: str, institutions_diges
     (participations_digest,) = table_digests(session, "participation", [PARTICIPATION_COLUMNS],
                                              order_by=PARTICIPATION_KEY)
     reference = [
-        table_digests(session, str(table.__tablename__), [[c.name for c in table.__table__.columns]],  # type: ignore[attr-defined]
+        table_digests(session, str(table.__tablename__),
+                      [[c.name for c in table_of(table).columns]],
                       order_by=["key"])[0]
         for table in (PriorityArea, Programme)
     ]

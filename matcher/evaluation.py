@@ -21,11 +21,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from embeddings.base import Embedder
 from matcher.components import Query, adamic_adar, direct_ties, get_component
@@ -33,6 +34,7 @@ from matcher.engine import CatalogueIndex, CatalogueRows, EmbeddingStats, FloatA
 from matcher.metrics import METRICS, query_metrics, relevant_ranks
 from matcher.texts import project_text
 from matcher.types import COMPONENTS, ScoringProfile, TiePreference
+from seed_data.tables import Project
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,59 @@ BASELINES = ("random", "popularity", "tfidf", "embeddings", "graph")
 # The validation split: tune and choose on projects starting in 2024, knowing only what started before.
 # Projects starting on or after 2025-01-01 are the reserved test set.
 VALIDATION_CUTOFF, VALIDATION_UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
+# The programme whose projects are the project-idea task's requests.
+IDEA_PROGRAMME = "HORIZON"
+# Unmatched project ids named in an error message, at most.
+MAX_IDS_SHOWN = 10
+
+
+class EmptyEvaluation(ValueError):
+    """An evaluation with no request to score: no Horizon Europe project with a coordinator and another
+    participant starts in ``[cutoff, until)`` (or none of the ``restrict_to`` ids does). Its figures would
+    be zeros that look like results, so it is refused.
+
+    ``n_after_cutoff``: such projects starting on or after the cutoff, whatever the end of the window;
+    ``unmatched``: the ``restrict_to`` ids that are not projects of the window (sorted).
+    """
+
+    def __init__(self, *, cutoff: dt.date, until: dt.date, n_in_window: int, n_after_cutoff: int,
+                 unmatched: Sequence[str] = ()) -> None:
+        self.cutoff, self.until = cutoff, until
+        self.n_in_window, self.n_after_cutoff = n_in_window, n_after_cutoff
+        self.unmatched = list(unmatched)
+        window = f"[{cutoff.isoformat()}, {until.isoformat()})"
+        if until <= cutoff:
+            reason = f"the window {window} is empty: the end (until) must be after the cutoff"
+        elif self.unmatched and n_in_window == 0:
+            shown = ", ".join(self.unmatched[:MAX_IDS_SHOWN])
+            more = f" and {len(self.unmatched) - MAX_IDS_SHOWN} more" if len(self.unmatched) > MAX_IDS_SHOWN else ""
+            reason = (f"none of the {len(self.unmatched)} project ids given is a Horizon Europe project starting "
+                      f"in {window}: {shown}{more}")
+        elif n_in_window == 0:
+            reason = f"no Horizon Europe project starts in {window}"
+        else:
+            reason = (f"none of the {n_in_window} Horizon Europe projects starting in {window} has a coordinator, "
+                      "another participant and a text")
+        super().__init__(f"nothing to evaluate: {reason} ({n_after_cutoff} Horizon Europe projects start on or "
+                         f"after the cutoff {cutoff.isoformat()})")
+
+
+def _is_idea_project(project: Mapping[str, Any]) -> bool:
+    return project["programme"] == IDEA_PROGRAMME and project.get("start_date") is not None
+
+
+def check_window(session: Session, *, cutoff: dt.date, until: dt.date, restrict_to: set[str] | None = None) -> int:
+    """Horizon Europe projects starting in ``[cutoff, until)`` (those of ``restrict_to`` only, when given),
+    read from the database in milliseconds, before the minutes of an evaluation; ``EmptyEvaluation`` when
+    there are none."""
+    after_cutoff = session.exec(select(col(Project.id), col(Project.start_date)).where(
+        col(Project.programme) == IDEA_PROGRAMME, col(Project.start_date) >= cutoff)).all()
+    window = {project_id for project_id, start in after_cutoff if start is not None and start < until}
+    chosen = window if restrict_to is None else window & restrict_to
+    if not chosen:
+        raise EmptyEvaluation(cutoff=cutoff, until=until, n_in_window=0, n_after_cutoff=len(after_cutoff),
+                              unmatched=sorted(restrict_to - window) if restrict_to is not None else ())
+    return len(chosen)
 
 
 @dataclass
@@ -92,8 +147,8 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float | int]:
 def project_idea_queries(
     index: CatalogueIndex,
     *,
-    projects: Sequence[Mapping[str, object]],
-    participations: Sequence[Mapping[str, object]],
+    projects: Sequence[Mapping[str, Any]],
+    participations: Sequence[Mapping[str, Any]],
     idea_vectors: Mapping[str, npt.NDArray[np.float32]],
     idea_texts: Mapping[str, str],
     cutoff: dt.date,
@@ -125,7 +180,7 @@ def project_idea_queries(
         queries.append(EvalQuery(
             id=project_id, requester_row=requester, vector=idea_vectors[project_id], text=idea_texts.get(project_id),
             truth=truth, newcomers=truth[past_projects[truth] == 0], exclude=np.array([requester], dtype=np.intp),
-            tags=frozenset(tags), start_date=project["start_date"]))  # type: ignore[arg-type]
+            tags=frozenset(tags), start_date=project["start_date"]))
     logger.info("project-idea task: %d queries (%d projects in the window)", len(queries), len(in_window))
     return queries
 
@@ -141,21 +196,41 @@ def idea_task(
     restrict_to: set[str] | None = None,
 ) -> tuple[CatalogueIndex, list[EvalQuery]]:
     """The index as of ``cutoff`` and the project-idea queries of ``[cutoff, until)``: each window project's
-    own text is the idea (embedded as a document, the same kind of text as the profiles)."""
+    own text is the idea (embedded as a document, the same kind of text as the profiles).
+
+    ``EmptyEvaluation`` when there is no query: checked on the rows first, before the index is built, and
+    again on the queries made. ``restrict_to`` ids that are not projects of the window are logged.
+    """
+    after_cutoff = [p for p in rows.projects if _is_idea_project(p) and p["start_date"] >= cutoff]
+    window_ids = {str(p["id"]) for p in after_cutoff if p["start_date"] < until}
+    unmatched = sorted(restrict_to - window_ids) if restrict_to is not None else []
+    chosen = window_ids if restrict_to is None else window_ids & restrict_to
+
+    def empty(n_in_window: int) -> EmptyEvaluation:
+        return EmptyEvaluation(cutoff=cutoff, until=until, n_in_window=n_in_window,
+                               n_after_cutoff=len(after_cutoff), unmatched=unmatched)
+
+    if not chosen:
+        raise empty(0)
+    if unmatched:
+        logger.warning("%d of the project ids given are not Horizon Europe projects of [%s, %s): %s", len(unmatched),
+                       cutoff, until, ", ".join(unmatched[:MAX_IDS_SHOWN]))
     index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=project_vectors,
                             stats=EmbeddingStats(), as_of=cutoff)
     texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
     queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
                                    idea_vectors=project_vectors, idea_texts=texts, cutoff=cutoff, until=until,
                                    restrict_to=restrict_to)
+    if not queries:
+        raise empty(len(chosen))
     return index, queries
 
 
 def new_partner_queries(
     index: CatalogueIndex,
     *,
-    projects: Sequence[Mapping[str, object]],
-    participations: Sequence[Mapping[str, object]],
+    projects: Sequence[Mapping[str, Any]],
+    participations: Sequence[Mapping[str, Any]],
     cutoff: dt.date,
     until: dt.date,
     max_queries: int = 1000,
@@ -170,18 +245,18 @@ def new_partner_queries(
         if part["project_id"] in window and part.get("institution_id"):
             members[str(part["project_id"])].add(index.row_of[str(part["institution_id"])])
     future: dict[int, set[int]] = defaultdict(set)
-    for rows in members.values():
-        for row in rows:
-            future[row] |= rows - {row}
+    for together in members.values():
+        for member in together:
+            future[member] |= together - {member}
     active = np.flatnonzero(index.has_evidence)
     queries = []
-    for row in active:
+    for row in active.tolist():
         past = set(index.graph[row].indices[index.graph[row].indices < index.n])
-        new = sorted(future.get(int(row), set()) - past)
+        new = sorted(future.get(row, set()) - past)
         if not new:
             continue
-        exclude = np.array(sorted(past | {int(row)}), dtype=np.intp)
-        queries.append(EvalQuery(id=index.institutions[row].id, requester_row=int(row), vector=index.vectors[row],
+        exclude = np.array(sorted(past | {row}), dtype=np.intp)
+        queries.append(EvalQuery(id=index.institutions[row].id, requester_row=row, vector=index.vectors[row],
                                  text=None, truth=np.array(new, dtype=np.intp), newcomers=np.array([], dtype=np.intp),
                                  exclude=exclude))
     rng = np.random.default_rng(random_state)
@@ -276,11 +351,11 @@ def evaluate(queries: Sequence[EvalQuery], scorers: Mapping[str, Scorer]) -> dic
 
 
 def institution_texts_before(
-    projects: Iterable[Mapping[str, object]],
-    participations: Iterable[Mapping[str, object]],
+    projects: Iterable[Mapping[str, Any]],
+    participations: Iterable[Mapping[str, Any]],
     *,
     cutoff: dt.date,
-    text_of: Callable[[Mapping[str, object]], str | None],
+    text_of: Callable[[Mapping[str, Any]], str | None],
 ) -> dict[str, str]:
     """For TF-IDF: each institution's project texts from before ``cutoff``, concatenated."""
     dated = {str(p["id"]): p for p in projects if p.get("start_date") and p["start_date"] < cutoff}
@@ -310,7 +385,8 @@ def run_evaluation(
     restrict_to: set[str] | None = None,
     max_new_partner_queries: int = 1000,
 ) -> dict[str, object]:
-    """Both tasks, every baseline and the hybrid under ``profile``; returns the report (JSON-ready)."""
+    """Both tasks, every baseline and the hybrid under ``profile``; returns the report (JSON-ready).
+    ``EmptyEvaluation`` when the window (or ``restrict_to``) holds no project-idea request."""
     started = time.perf_counter()
     index, idea_queries = idea_task(rows, session=session, embedder=embedder, project_vectors=project_vectors,
                                     cutoff=cutoff, until=until, restrict_to=restrict_to)

@@ -141,6 +141,8 @@ def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: 
                   ) -> tuple[ScoringProfile, dict[str, object]]:
     """Fit weights on ``queries`` (sorted by start date) plus office ``feedback`` labels; return the profile
     and its provenance. C is chosen on the history alone; the final fit adds the feedback pairs."""
+    if not queries:  # (idea_task refuses an empty window before this; a caller passing none is told why)
+        raise ValueError("no training query: weights cannot be learned from an empty history")
     ordered = sorted(queries, key=lambda q: (q.start_date or q.id, q.id))
     X, y, groups = training_pairs(index, ordered, base=base, random_state=random_state)
     c, losses = choose_c(X, y, groups, random_state=random_state)

@@ -31,6 +31,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -123,6 +124,8 @@ class ValidationSample(BaseEstimator):
         """Sample ``queries`` (project-idea queries over ``index``, built as of the cutoff) and store their
         component values."""
         assert index.as_of == self.cutoff, "the index must be built as of the cutoff"
+        if not queries:  # metrics of no query would be zeros that look like figures
+            raise ValueError("no project-idea query to sample: the validation sample needs at least one")
         started = time.perf_counter()
         rng = np.random.default_rng(self.random_state)
         chosen = list(queries)
@@ -182,6 +185,19 @@ class ValidationSample(BaseEstimator):
         logger.info("validation sample: %d of %d queries, %d of %d rows stored, %.1f MB, %.1f s", n_q, len(queries),
                     n_kept, n, self.nbytes_ / 1e6, time.perf_counter() - started)
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (api/index_store.py saves the sample) without its lock and its remembered metrics."""
+        state = dict(super().__getstate__())
+        state.pop("_cache_lock", None)
+        state.pop("metrics_cache_", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "planes_" in state:  # fitted
+            self.metrics_cache_ = OrderedDict()
+            self._cache_lock = threading.Lock()
 
     @staticmethod
     def _flat(positions: list[IntArray], n_kept: int) -> IntArray:

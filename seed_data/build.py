@@ -14,7 +14,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from seed_data import files
 from seed_data.names import smart_title
@@ -256,7 +256,7 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     groups = {key: expand_countries([f"@{key}"], groups_spec) for key in groups_spec}
     areas = load_priority_areas(reference_dir / "priority_areas.json")
     programmes = load_programmes(reference_dir / "programmes.json")
-    paths = {path for p in data.projects for path in p.get("euroscivoc", [])}  # type: ignore[union-attr]
+    paths = {path for p in data.projects for path in cast("list[str]", p.get("euroscivoc", []))}
     problems = check_references(areas, programmes, groups_spec, openalex_topics_csv=raw / OPENALEX_TOPICS,
                                 euroscivoc_paths=paths)
     # A EuroSciVoc prefix that no project carries (yet) is worth a warning, not a failed build;
