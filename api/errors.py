@@ -9,16 +9,19 @@ answered with a 500 whose body says nothing about the code.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from matcher.evaluation import EmptyEvaluation
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +100,45 @@ def _where(loc: Sequence[Any]) -> str:
     return f"{kinds.get(str(source), f'{source} field')} '{name}'"
 
 
+# A 422 shows what was wrong with the input, not the input itself: a text of megabytes gets a small answer.
+MAX_ECHO_CHARS = 200
+
+
+def _echo(value: Any) -> Any:
+    """``value`` as a 422 may show it: strings cut to ``MAX_ECHO_CHARS``, with lone surrogates written as
+    escapes (they cannot be UTF-8); numbers JSON cannot hold (NaN, infinities) and other objects as text; a
+    container whose JSON would be longer than ``MAX_ECHO_CHARS`` as the start of that text."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "…"
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        items: Any = {_echo(str(key)): _echo(item) for key, item in list(value.items())[:MAX_ECHO_CHARS]}
+    elif isinstance(value, list | tuple):
+        items = [_echo(item) for item in value[:MAX_ECHO_CHARS]]
+    else:
+        return _echo(str(value))  # e.g. the exception pydantic puts in ``ctx``
+    text = json.dumps(items, ensure_ascii=False)
+    return items if len(text) <= MAX_ECHO_CHARS else _echo(text)
+
+
+def _shown(key: str, value: Any) -> Any:
+    if key == "loc":  # a list however long, each part (a dict key may be long) through ``_echo``
+        return [_echo(part) for part in value]
+    if key == "msg":  # pydantic's message or ours, whole
+        return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _echo(value)
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # pydantic may put exception objects in ``ctx``; render them as their message so the body is JSON.
-    return [
-        {key: jsonable_encoder(value, custom_encoder={Exception: str}) for key, value in error.items()}
-        for error in exc.errors()
-    ]
+    # Every part of an error that can hold request input (``input``, a dict key in ``loc``, ``ctx``) is shown
+    # through ``_echo``, so the body is JSON, UTF-8 and small whatever was sent.
+    return [{key: _shown(key, value) for key, value in error.items()} for error in exc.errors()]
 
 
 def _on_not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -130,6 +166,10 @@ def _on_forbidden(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, status.HTTP_403_FORBIDDEN, str(exc))
 
 
+def _on_unprocessable(request: Request, exc: Exception) -> JSONResponse:
+    return problem(request, status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
 def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
 
@@ -151,13 +191,22 @@ def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, detail, headers=exc.headers)
 
 
-def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+def unexpected_error(request: Request, exc: Exception, *, close: bool = False) -> JSONResponse:
+    """Log ``exc`` with its traceback and answer a 500 problem document that says nothing about the code;
+    ``close`` adds ``Connection: close``, for a server about to drop the connection."""
     logger.error("unhandled error answering %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         request,
         status.HTTP_500_INTERNAL_SERVER_ERROR,
         "The server failed to answer this request; the error has been logged.",
+        headers={"Connection": "close"} if close else None,
     )
+
+
+def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's last resort (an error in middleware outside api.middleware.UnexpectedErrors): it raises the
+    # exception again once this is sent, and the server closes the connection, so the response says so.
+    return unexpected_error(request, exc, close=True)
 
 
 def install(app: FastAPI) -> None:
@@ -165,6 +214,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _on_not_found)
     app.add_exception_handler(InvalidRequest, _on_invalid)
     app.add_exception_handler(CatalogueUnavailable, _on_unavailable)
+    app.add_exception_handler(EmptyEvaluation, _on_unprocessable)  # an evaluation of nothing
     app.add_exception_handler(Unauthorized, _on_unauthorized)
     app.add_exception_handler(Forbidden, _on_forbidden)
     app.add_exception_handler(RequestValidationError, _on_validation)

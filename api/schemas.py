@@ -12,11 +12,23 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic.json_schema import JsonDict
 from sqlmodel import SQLModel
 
-from matcher.types import COMPONENTS, AreaStrength, TiePreference
+from matcher.types import (
+    COMPONENTS,
+    MAX_AREAS,
+    MAX_WEIGHT,
+    TEXT_MAX_LENGTH,
+    UNIQUE_ITEMS,
+    AreaKeys,
+    AreaStrength,
+    InstitutionId,
+    TiePreference,
+)
 from matcher.weights import FeedbackCounts, ProfileComparison
 from matcher.whatif import WhatIfReport
+from seed_data.safe_text import SAFE_LINE, SAFE_TEXT, SafeText
 from seed_data.tables import (
     COMMENT_MAX_LENGTH,
     MAX_SQL_INT,
@@ -32,7 +44,7 @@ from seed_data.tables import (
 
 ROR_URL_PREFIX = "https://ror.org/"
 
-_NU_PUBLIC = {
+_NU_PUBLIC: JsonDict = {
     "id": "pic-953676162",
     "name": "Nazarbayev University",
     "legal_name": "NAZARBAYEV UNIVERSITY",
@@ -51,7 +63,7 @@ _NU_PUBLIC = {
     "has_research_evidence": True,
 }
 
-_SPEAK = {
+_SPEAK: JsonDict = {
     "id": "HE-101210055",
     "acronym": "SPEAK",
     "title": "Convergence of syntactic, prosodic, and interactional units in conversation",
@@ -61,7 +73,7 @@ _SPEAK = {
     "role": "associated_partner",
 }
 
-_WARWICK_PARTNER = {"id": "pic-999976784", "name": "University of Warwick", "country": "GB", "n_shared": 4}
+_WARWICK_PARTNER: JsonDict = {"id": "pic-999976784", "name": "University of Warwick", "country": "GB", "n_shared": 4}
 
 
 class InstitutionPublic(InstitutionBase):
@@ -197,7 +209,7 @@ class OpenAlexTopic(BaseModel):
     subfield_id: int
 
 
-_WATER = {
+_WATER: JsonDict = {
     "key": "water",
     "name": "Water resource management",
     "description": "Research on the sustainable management of water resources: hydrological and "
@@ -215,7 +227,7 @@ _WATER = {
     "sources": ["000_8d7216b4d8c792c0.txt", "004_fbdb0aefea6c4ad8.txt"],
 }
 
-_CA_ITALY = {
+_CA_ITALY: JsonDict = {
     "key": "ca-italy",
     "name": "Central Asia + Italy",
     "family": "bilateral",
@@ -327,7 +339,8 @@ class Problem(BaseModel):
 
 
 class ValidationProblem(Problem):
-    """A request that does not validate: ``errors`` lists each bad parameter (``loc``, ``msg``, ``type``)."""
+    """A request that does not validate: ``errors`` lists each bad parameter (``loc``, ``msg``, ``type``);
+    ``input`` shows at most the first 200 characters of the value."""
 
     errors: list[dict[str, Any]]
 
@@ -382,7 +395,7 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
-_HE_DEFAULT = {
+_HE_DEFAULT: JsonDict = {
     "id": 5,
     "name": "horizon-europe-default",
     "version": 1,
@@ -400,15 +413,27 @@ _HE_DEFAULT = {
     "provenance": {"source": "default_profiles.json"},
 }
 _WEIGHTS_DESCRIPTION = (
-    f"Component -> weight >= 0; weights are normalised to sum to 1 before scoring. Components: {list(COMPONENTS)}."
+    f"Component -> weight in [0, {MAX_WEIGHT:g}]; weights are normalised to sum to 1 before scoring. "
+    f"Components: {list(COMPONENTS)}."
 )
+# Component names as keys (unknown ones are 422s naming them), finite numbers as values; >= 0 and not all
+# zero is checked with the weights as a whole (matcher.weights.check_weights), which names the values.
+WeightsBody = dict[Annotated[str, StringConstraints(max_length=40)],
+                   Annotated[float, Field(le=MAX_WEIGHT, allow_inf_nan=False, strict=True)]]
+ProgrammeKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
+Comment = Annotated[str, StringConstraints(max_length=COMMENT_MAX_LENGTH), SAFE_TEXT]
 
 
 class WeightProfileCreate(WeightProfileVersionBase):
     """A new weight profile, stored as its version 1 (unpublished until published)."""
 
-    weights: dict[str, float] = Field(description=_WEIGHTS_DESCRIPTION + " A component left out weighs 0.")
+    programme: ProgrammeKey
+    weights: WeightsBody = Field(max_length=len(COMPONENTS),
+                                 description=_WEIGHTS_DESCRIPTION + " A component left out weighs 0.")
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False, strict=True)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True)
     ties: TiePreference = TiePreference.neutral
+    comment: Comment = ""
 
     model_config = {
         "json_schema_extra": {
@@ -429,13 +454,15 @@ class WeightProfileCreate(WeightProfileVersionBase):
 class WeightProfileUpdate(SQLModel):
     """Changes for a new version of a profile; what is left out keeps the latest version's value."""
 
-    weights: dict[str, float] | None = Field(
-        default=None, description=_WEIGHTS_DESCRIPTION + " Only the components given change."
+    weights: WeightsBody | None = Field(
+        default=None, max_length=len(COMPONENTS),
+        description=_WEIGHTS_DESCRIPTION + " Only the components given change.",
     )
-    mmr_lambda: float | None = Field(default=None, ge=0, le=1)
-    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, description="null removes the cap")
+    mmr_lambda: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, strict=True)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True,
+                                        description="null removes the cap")
     ties: TiePreference | None = None
-    comment: str = Field(min_length=1, max_length=COMMENT_MAX_LENGTH, description="Why the change")
+    comment: SafeText = Field(min_length=1, max_length=COMMENT_MAX_LENGTH, description="Why the change")
 
     model_config = {
         "json_schema_extra": {
@@ -447,8 +474,8 @@ class WeightProfileUpdate(SQLModel):
 class WeightProfileRollback(SQLModel):
     """Which version to go back to, and why."""
 
-    to_version: int = Field(ge=1, le=MAX_SQL_INT)
-    comment: str = Field(min_length=1, max_length=COMMENT_MAX_LENGTH)
+    to_version: int = Field(ge=1, le=MAX_SQL_INT, strict=True)
+    comment: SafeText = Field(min_length=1, max_length=COMMENT_MAX_LENGTH)
 
     model_config = {"json_schema_extra": {"examples": [{"to_version": 1, "comment": "v2 suggested too few HEIs"}]}}
 
@@ -500,7 +527,13 @@ class WeightProfilesPublic(BaseModel):
 class FeedbackCreate(FeedbackBase):
     """What came of a suggested partner (send the suggestion response's `profile_version_id`)."""
 
+    requester_id: InstitutionId | None = Field(default=None, description="The requesting institution, if any")
+    institution_id: InstitutionId = Field(description="The suggested partner")
+    programme: ProgrammeKey
+    profile_version_id: int = Field(ge=1, le=MAX_SQL_INT, strict=True,
+                                    description="`profile_version_id` of the suggestion response")
     status: FeedbackStatus
+    note: Comment | None = None
 
     model_config = {
         "json_schema_extra": {
@@ -518,9 +551,10 @@ class FeedbackCreate(FeedbackBase):
     }
 
 
-class FeedbackPublic(FeedbackCreate):
-    """A recorded report."""
+class FeedbackPublic(FeedbackBase):
+    """A recorded report (shown as stored: the checks of ``FeedbackCreate`` are for input)."""
 
+    status: FeedbackStatus
     id: int
     created: UtcDatetime
 
@@ -555,8 +589,9 @@ PROFILE_REF_PATTERN = r"^[a-z0-9][a-z0-9._-]*(:[1-9][0-9]{0,8})?$"
 ComponentName = Literal["thematic", "area_fit", "complementarity", "track_record", "network"]
 MetricName = Literal["recall@10", "recall@50", "ndcg@10", "mrr"]
 assert ComponentName.__args__ == COMPONENTS, "ComponentName lists matcher.types.COMPONENTS"  # type: ignore[attr-defined]
-_SLIDER_WEIGHTS = {"thematic": 0.35, "area_fit": 0.2, "complementarity": 0.1, "track_record": 0.2, "network": 0.25}
-_METRICS_EXAMPLE = {"recall@10": 0.0699, "recall@50": 0.1736, "ndcg@10": 0.0868, "mrr": 0.195}
+_SLIDER_WEIGHTS: JsonDict = {"thematic": 0.35, "area_fit": 0.2, "complementarity": 0.1, "track_record": 0.2,
+                             "network": 0.25}
+_METRICS_EXAMPLE: JsonDict = {"recall@10": 0.0699, "recall@50": 0.1736, "ndcg@10": 0.0868, "mrr": 0.195}
 
 
 class SweepRequest(BaseModel):
@@ -564,15 +599,15 @@ class SweepRequest(BaseModel):
 
     component: ComponentName
     metric: MetricName = "ndcg@10"
-    steps: int = Field(default=11, ge=2, le=51)
+    steps: int = Field(default=11, ge=2, le=51, strict=True)
 
 
 class EstimateRequest(BaseModel):
     """Unsaved weights to estimate on the validation sample (an officer's sliders)."""
 
-    programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH,
-                           description="Programme whose published profile is shown alongside, e.g. horizon-europe.")
-    weights: dict[str, float] = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
+    programme: ProgrammeKey = Field(
+        description="Programme whose published profile is shown alongside, e.g. horizon-europe.")
+    weights: WeightsBody = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
     ties: TiePreference = TiePreference.neutral
     sweep: SweepRequest | None = None
 
@@ -643,10 +678,10 @@ class EstimatePublic(BaseModel):
 class UnsavedProfile(BaseModel):
     """Scoring parameters not stored as a version (the officer's sliders)."""
 
-    programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH)
-    weights: dict[str, float] = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
-    mmr_lambda: float = Field(default=0.7, ge=0, le=1)
-    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT)
+    programme: ProgrammeKey
+    weights: WeightsBody = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False, strict=True)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True)
     ties: TiePreference = TiePreference.neutral
 
 
@@ -656,9 +691,9 @@ class WhatIfRequest(BaseModel):
     a: str | None = Field(default=None, max_length=PROFILE_NAME_MAX_LENGTH + 10, pattern=PROFILE_REF_PATTERN,
                           description="name:version or name (its latest); null: b.programme's published profile")
     b: UnsavedProfile
-    areas: list[Annotated[str, Field(max_length=PROGRAMME_KEY_MAX_LENGTH)]] = Field(
-        default_factory=list, max_length=10, description="Priority-area keys")
-    k: int = Field(default=10, ge=1, le=50)
+    areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS,
+                            description="Priority-area keys, each once")
+    k: int = Field(default=10, ge=1, le=50, strict=True)
 
     model_config = {
         "json_schema_extra": {
@@ -687,19 +722,18 @@ class ShortlistStatus(StrEnum):
 class ShortlistItem(BaseModel):
     """One partner on the shortlist."""
 
-    institution_id: str = Field(min_length=1, max_length=80)
-    score: float | None = Field(default=None, allow_inf_nan=False)
+    institution_id: InstitutionId
+    score: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     status: ShortlistStatus | None = None
-    note: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
+    note: Comment | None = None
 
 
 class ShortlistExport(BaseModel):
     """A shortlist to write as a file, in the given order."""
 
-    requester_id: str | None = Field(default=None, max_length=80, description="The requesting institution")
-    programme: str | None = Field(default=None, max_length=PROGRAMME_KEY_MAX_LENGTH)
-    areas: list[Annotated[str, Field(max_length=PROGRAMME_KEY_MAX_LENGTH)]] = Field(default_factory=list,
-                                                                                    max_length=20)
+    requester_id: InstitutionId | None = Field(default=None, description="The requesting institution")
+    programme: ProgrammeKey | None = None
+    areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS)
     items: list[ShortlistItem] = Field(min_length=1, max_length=MAX_SHORTLIST_ITEMS)
 
     model_config = {
@@ -715,14 +749,14 @@ class ShortlistExport(BaseModel):
 
 # --- owner profiles and keys --------------------------------------------------------------------------------
 
-PROFILE_TEXT_MIN_LENGTH, PROFILE_TEXT_MAX_LENGTH = 20, 20000
+PROFILE_TEXT_MIN_LENGTH, PROFILE_TEXT_MAX_LENGTH = 20, TEXT_MAX_LENGTH
 
 
 class OwnerProfileUpdate(BaseModel):
     """The institution's own description of its research, used for matching instead of the derived one."""
 
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=PROFILE_TEXT_MIN_LENGTH,
-                                           max_length=PROFILE_TEXT_MAX_LENGTH)]
+                                           max_length=PROFILE_TEXT_MAX_LENGTH), SAFE_TEXT]
 
     model_config = {
         "json_schema_extra": {

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from enum import StrEnum
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
+
+from seed_data.safe_text import SAFE_LINE, SAFE_TEXT, SafeLine
+from seed_data.tables import MAX_SQL_INT, PROGRAMME_KEY_MAX_LENGTH, InstitutionKind
 
 COMPONENTS = ("thematic", "area_fit", "complementarity", "track_record", "network")
+
+# Bounds of request bodies, so that the cost of any valid request is bounded too.
+# The national priority areas (seed_data/reference/priority_areas.json): a request names each at most once.
+MAX_AREAS = 10
+# ISO 3166-1 assigns 249 alpha-2 codes.
+MAX_COUNTRIES = 249
+MAX_EXCLUDE = 1000
+INSTITUTION_ID_MAX_LENGTH = 80  # Institution.id
+TEXT_MAX_LENGTH = 20000  # a project idea or profile (an owner profile has the same limit)
+# Weights are normalised to sum to 1, so only their ratios matter; the bound keeps every sum finite.
+MAX_WEIGHT = 1e6
+_T = TypeVar("_T", bound=Hashable)
+
+
+def _unique(values: list[_T]) -> list[_T]:
+    duplicates = sorted({str(v) for i, v in enumerate(values) if v in values[:i]})
+    if duplicates:
+        raise ValueError(f"each item may be given once; repeated: {duplicates}")
+    return values
+
+
+# The JSON schema of a list that ``_unique`` checks.
+UNIQUE_ITEMS: JsonDict = {"uniqueItems": True}
+
+
+AreaKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
+AreaKeys = Annotated[list[AreaKey], AfterValidator(_unique)]
+InstitutionId = Annotated[str, StringConstraints(min_length=1, max_length=INSTITUTION_ID_MAX_LENGTH), SAFE_LINE]
+CountryCode = Annotated[str, StringConstraints(min_length=1, max_length=10), SAFE_LINE]
+# Numbers in request bodies are strict: JSON true is no number, and 1.5 is no count.
+Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)]
 
 
 class TiePreference(StrEnum):
@@ -36,13 +73,15 @@ class ComponentWeights(BaseModel):
 
 
 class WeightOverrides(BaseModel):
-    """Single weights a request overrides; unset ones keep the profile's value."""
+    """Single weights a request overrides; unset ones keep the profile's value. Another name is a 422, not ignored."""
 
-    thematic: float | None = Field(default=None, ge=0)
-    area_fit: float | None = Field(default=None, ge=0)
-    complementarity: float | None = Field(default=None, ge=0)
-    track_record: float | None = Field(default=None, ge=0)
-    network: float | None = Field(default=None, ge=0)
+    model_config = {"extra": "forbid"}
+
+    thematic: Weight | None = None
+    area_fit: Weight | None = None
+    complementarity: Weight | None = None
+    track_record: Weight | None = None
+    network: Weight | None = None
 
 
 class ScoringProfile(BaseModel):
@@ -57,21 +96,28 @@ class ScoringProfile(BaseModel):
 class SuggestionRequest(BaseModel):
     """Whom should the requester partner with, for this programme and these areas?"""
 
-    requester_id: str | None = Field(default=None, description="Catalogue id of the requesting institution")
-    text: str | None = Field(default=None, max_length=20000,
-                             description="A project idea, or the profile of an institution not in the catalogue")
-    programme: str = Field(description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
-    areas: list[str] = Field(default_factory=list, description="Priority-area keys, e.g. water, ai")
-    countries: list[str] | None = Field(default=None, description="Only candidates in these countries")
-    kinds: list[str] | None = Field(default=None, description="Only these kinds (default: the programme's)")
-    exclude: list[str] = Field(default_factory=list, description="Institution ids never to suggest")
+    requester_id: InstitutionId | None = Field(default=None, description="Catalogue id of the requesting institution")
+    text: Annotated[str, StringConstraints(max_length=TEXT_MAX_LENGTH), SAFE_TEXT] | None = Field(
+        default=None, description="A project idea, or the profile of an institution not in the catalogue")
+    programme: SafeLine = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH,
+                                description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
+    areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS,
+                            description="Priority-area keys, e.g. water, ai; each once")
+    countries: Annotated[list[CountryCode], AfterValidator(_unique)] | None = Field(
+        default=None, max_length=MAX_COUNTRIES, json_schema_extra=UNIQUE_ITEMS,
+        description="Only candidates in these countries (ISO 3166-1 alpha-2 codes, each once)")
+    kinds: Annotated[list[InstitutionKind], AfterValidator(_unique)] | None = Field(
+        default=None, max_length=len(InstitutionKind), json_schema_extra=UNIQUE_ITEMS,
+        description="Only these kinds, each once (default: the programme's)")
+    exclude: list[InstitutionId] = Field(default_factory=list, max_length=MAX_EXCLUDE,
+                                         description="Institution ids never to suggest")
     ties: TiePreference | None = Field(default=None, description="Existing partners: preferred/neutral/excluded")
-    new_partners_only: bool = Field(default=False, description="Shorthand for ties=excluded")
+    new_partners_only: bool = Field(default=False, strict=True, description="Shorthand for ties=excluded")
     weights: WeightOverrides | None = None
-    mmr_lambda: float | None = Field(default=None, ge=0, le=1)
-    max_per_country: int | None = Field(default=None, ge=1)
-    k: int = Field(default=10, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=1000)
+    mmr_lambda: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, strict=True)
+    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True)
+    k: int = Field(default=10, ge=1, le=100, strict=True)
+    offset: int = Field(default=0, ge=0, le=1000, strict=True)
     profile: str | None = Field(
         default=None, max_length=120, pattern=r"^[a-z0-9][a-z0-9._-]*(:[1-9][0-9]{0,8})?$",
         description="Weight profile to score with, 'name' (its latest version) or 'name:version'; "

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from matcher.profiles import DEFAULT_PROFILES_FILE, load_default_profiles
 from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile, TiePreference
+from seed_data.safe_text import check_text
 from seed_data.tables import (
     AUTHOR_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
@@ -183,6 +184,10 @@ def _check_name(name: str) -> None:
 def _check_text(field: str, value: str, max_length: int) -> None:
     if len(value) > max_length:
         raise InvalidProfile(field, f"{field} is {len(value)} characters long; at most {max_length} allowed")
+    try:  # the CLI's comments too: PostgreSQL cannot store a NUL, nor UTF-8 a lone surrogate
+        check_text(value)
+    except ValueError as exc:
+        raise InvalidProfile(field, f"{field}: {exc}") from exc
 
 
 def check_weights(weights: Mapping[str, float]) -> dict[str, float]:

@@ -10,6 +10,10 @@ Columns (CSV header) or keys (JSON objects): ``id`` (an existing catalogue id), 
 ``native_name``, ``country``, ``city``, ``kind``, ``website``, ``domains`` and ``aliases`` (``;``-separated
 in CSV, lists in JSON) and ``profile`` (the owner's profile text). An empty cell means "not supplied":
 the field keeps its value. A supplied ``domains`` or ``aliases`` list replaces the stored one.
+
+Text must be valid Unicode without control characters (``profile`` may hold tab and line breaks; every other
+column is one line), since neither the database nor a spreadsheet export can hold them, and a ``website``
+must be an http(s) URL (a bare host gets ``https://``), since the console shows it as a link.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from sqlmodel import Session
 from seed_data.countries import is_country, normalise_country
 from seed_data.crud import IMPORT_PROVENANCE_PREFIX
 from seed_data.names import fold, smart_title
-from seed_data.tables import Institution, InstitutionKind
+from seed_data.safe_text import check_line, check_text, http_url
+from seed_data.tables import Institution, InstitutionKind, table_of
 
 logger = logging.getLogger(__name__)
 
@@ -249,8 +254,8 @@ class _Problems:
 
 
 def _max_lengths() -> dict[str, int]:
-    table = Institution.__table__
-    return {c.name: c.type.length for c in table.columns if getattr(c.type, "length", None)}
+    table = table_of(Institution)
+    return {c.name: length for c in table.columns if (length := getattr(c.type, "length", None))}
 
 
 def _clean_value(name: str, value: Any, *, row_no: int, problems: _Problems) -> Any:
@@ -263,6 +268,12 @@ def _clean_value(name: str, value: Any, *, row_no: int, problems: _Problems) -> 
             problems.add(row_no, name, "expected a list of strings or a ';'-separated string", value)
             return None
         cleaned = [" ".join(item.split()) for item in items]
+        for item in cleaned:
+            try:
+                check_line(item)
+            except ValueError as exc:
+                problems.add(row_no, name, str(exc), item)
+                return None
         if name == "domains":
             cleaned = [item.lower() for item in cleaned]
         return list(dict.fromkeys(item for item in cleaned if item)) or None
@@ -270,6 +281,11 @@ def _clean_value(name: str, value: Any, *, row_no: int, problems: _Problems) -> 
         value = str(value)
     if not isinstance(value, str):
         problems.add(row_no, name, "expected text", value)
+        return None
+    try:  # the profile is free text (line breaks allowed); every other column is one line
+        (check_text if name == "profile" else check_line)(value.strip())
+    except ValueError as exc:
+        problems.add(row_no, name, str(exc), value)
         return None
     return value.strip() or None
 
@@ -304,8 +320,12 @@ def _normalise(values: dict[str, Any], *, row_no: int, problems: _Problems, limi
         else:
             problems.add(row_no, "kind", f"not one of {', '.join(kinds)}", values["kind"])
             values["kind"] = None
-    if values.get("website") is not None and "://" not in values["website"]:
-        values["website"] = "https://" + values["website"]  # as the catalogue build stores websites
+    if values.get("website") is not None:
+        try:  # only http(s) links: the console and exports show websites as links
+            values["website"] = http_url(values["website"])  # "nu.edu.kz" -> "https://nu.edu.kz", as the build does
+        except ValueError as exc:
+            problems.add(row_no, "website", str(exc), values["website"])
+            values["website"] = None
     for name, value in values.items():
         if isinstance(value, str) and name in limits and len(value) > limits[name]:
             problems.add(row_no, name, f"longer than {limits[name]} characters", value)
@@ -317,7 +337,7 @@ def _identifiers(session: Session) -> dict[str, dict[str, str]]:
     Erasmus codes are keyed with runs of spaces collapsed, so "D  BERLIN01" and "D BERLIN01" meet.
     """
     index: dict[str, dict[str, str]] = {key: {} for key in MATCH_KEYS}
-    columns = [Institution.__table__.c[key] for key in MATCH_KEYS]
+    columns = [table_of(Institution).c[key] for key in MATCH_KEYS]
     for inst_id, pic, ror_id, erasmus_code in session.execute(select(*columns)):
         index["id"][inst_id] = inst_id
         if pic:

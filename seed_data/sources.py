@@ -14,12 +14,13 @@ import json
 import logging
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seed_data.countries import normalise_country
 from seed_data.names import web_host
+from seed_data.safe_text import http_url
 from seed_data.tables import InstitutionKind, ParticipationRole
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class SourceData:
 
 def _open_text(path: Path) -> Iterator[str]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         yield from handle
 
 
@@ -123,7 +124,7 @@ def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
     yield from csv.DictReader(_open_text(path))
 
 
-def _distinct(values: list[str | None]) -> list[str]:
+def _distinct(values: Iterable[str | None]) -> list[str]:
     """Non-empty values, stripped, first occurrence kept, in order."""
     seen: dict[str, None] = {}
     for value in values:
@@ -133,10 +134,14 @@ def _distinct(values: list[str | None]) -> list[str]:
 
 
 def _url(value: str | None) -> str | None:
+    """The website as an http(s) URL (``https://`` added to a bare host); None if there is none or it is no
+    such URL (a ``javascript:`` link, two addresses in one field): the console shows websites as links."""
     if not value or not value.strip():
         return None
-    value = value.strip()
-    return value if "://" in value else "https://" + value
+    try:
+        return http_url(value)
+    except ValueError:
+        return None
 
 
 def read_he_organisations(raw: Path, rejected: list[Rejected]) -> tuple[list[SourceRecord], list[ParticipationRow]]:

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from api.deps import SessionDep
 from api.errors import NotFound
 from api.schemas import PriorityAreaPublic, PriorityAreasPublic, problem_responses
+from seed_data.safe_text import SAFE_LINE
 from seed_data.tables import PriorityArea
 
 router = APIRouter(prefix="/areas", tags=["areas"], responses=problem_responses(503))
@@ -39,7 +40,7 @@ def read_areas(session: SessionDep) -> PriorityAreasPublic:
 
 @router.get("/{key}", response_model=PriorityAreaPublic, responses=problem_responses(404, 422))
 def read_area(
-    session: SessionDep, key: Annotated[str, Path(max_length=40, description="e.g. water")]
+    session: SessionDep, key: Annotated[str, Path(max_length=40, description="e.g. water"), SAFE_LINE]
 ) -> PriorityAreaPublic:
     """One priority area by key."""
     return get_area(session=session, key=key)

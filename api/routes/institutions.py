@@ -8,16 +8,17 @@ them as the routes do.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Query, Request
+from pydantic import StringConstraints
 from sqlalchemy import ColumnElement, case, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from api.auth import OfficeKey, auth_responses
-from api.deps import IndexDep, SessionDep
+from api.deps import IndexDep, SessionDep, get_index
 from api.errors import Forbidden, NotFound
 from api.schemas import (
     ROR_URL_PREFIX,
@@ -31,8 +32,10 @@ from api.schemas import (
     YearCount,
     problem_responses,
 )
-from api.state import build_matcher
+from api.state import REBUILD_LOCK, build_matcher
 from matcher.suggest import Matcher
+from matcher.types import InstitutionId
+from seed_data.safe_text import SAFE_LINE
 from seed_data.search import InstitutionIndex
 from seed_data.tables import (
     ApiKey,
@@ -47,10 +50,9 @@ from seed_data.tables import (
 
 logger = logging.getLogger(__name__)
 
-# One matcher rebuild at a time, process-wide: a rebuild that starts after a profile was saved sees it, so the
-# last one to run holds every saved profile, whichever request finished first.
-_REBUILD_LOCK = threading.Lock()
-InstitutionIdPath = Annotated[str, Path(max_length=80, description="e.g. pic-953676162")]
+# Ids and search text are one line of valid Unicode: a NUL or a lone surrogate is a 422, never a database error.
+InstitutionIdPath = Annotated[InstitutionId, Path(description="e.g. pic-953676162")]
+SearchText = Annotated[str, StringConstraints(max_length=200), SAFE_LINE]
 
 # Far beyond the catalogue (58,655 institutions) and inside a 64-bit SQL integer: larger offsets are 422s.
 MAX_OFFSET = 1_000_000
@@ -132,14 +134,15 @@ def _projects(*, session: Session, institution_id: str) -> tuple[list[ProjectSum
     """The institution's most recent projects (one entry per project) and how many it has in all."""
     role_rank = case({role: rank for rank, role in enumerate(_ROLE_ORDER)}, value=col(Participation.role))
     lead_rank = func.min(role_rank).label("lead_rank")
-    rows = session.exec(
-        select(
-            Project.id,
-            Project.acronym,
-            Project.title,
-            Project.programme,
-            Project.start_date,
-            Project.end_date,
+    # SQLAlchemy's select: sqlmodel's is typed for at most four columns
+    rows = session.execute(
+        sa_select(
+            col(Project.id),
+            col(Project.acronym),
+            col(Project.title),
+            col(Project.programme),
+            col(Project.start_date),
+            col(Project.end_date),
             lead_rank,
         )
         .join(Participation, col(Participation.project_id) == col(Project.id))
@@ -170,7 +173,7 @@ def _projects(*, session: Session, institution_id: str) -> tuple[list[ProjectSum
 
 def _projects_per_year(*, session: Session, institution_id: str) -> list[YearCount]:
     """How many of the institution's projects started in each year (projects without a date left out)."""
-    year = func.extract("year", Project.start_date).label("year")
+    year = func.extract("year", col(Project.start_date)).label("year")
     rows = session.exec(
         select(year, func.count(func.distinct(Project.id)))
         .join(Participation, col(Participation.project_id) == col(Project.id))
@@ -224,9 +227,8 @@ def list_institutions(
     session: SessionDep,
     index: IndexDep,
     q: Annotated[
-        str | None,
+        SearchText | None,
         Query(
-            max_length=200,
             description="Name, alias, abbreviation (KazNU) or web domain; typos are tolerated.",
         ),
     ] = None,
@@ -260,11 +262,13 @@ def list_institutions(
     )
 
 
-@router.get("/{institution_id}", response_model=InstitutionDetail, responses=problem_responses(404, 422))
+# the index dependency refuses (503, saying why) while the catalogue is not fully loaded, as the search does
+@router.get("/{institution_id}", response_model=InstitutionDetail, responses=problem_responses(404, 422),
+            dependencies=[Depends(get_index)])
 def read_institution(
     session: SessionDep,
     request: Request,
-    institution_id: Annotated[str, Path(max_length=80, description="e.g. pic-953676162")],
+    institution_id: InstitutionIdPath,
 ) -> InstitutionDetail:
     """One institution: identifiers, names, profile, area strengths, recent projects and main partners."""
     return get_institution(session=session, institution_id=institution_id, matcher=request.app.state.matcher)
@@ -287,7 +291,7 @@ def _owned_institution(session: Session, institution_id: str, key: ApiKey) -> In
 def _rebuild_matcher(app: FastAPI) -> None:
     """Build a fresh matcher and swap it in (runs after the response; the old one answers until then)."""
     try:
-        with _REBUILD_LOCK:
+        with REBUILD_LOCK:
             build_matcher(app)
     except Exception:  # a background task has no one to answer: log it with its traceback
         logger.exception("rebuilding the matcher after a profile change failed; the previous one still answers")

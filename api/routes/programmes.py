@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from api.deps import SessionDep
 from api.errors import NotFound
 from api.schemas import ProgrammePublic, ProgrammesPublic, problem_responses
+from seed_data.safe_text import SAFE_LINE
 from seed_data.tables import Programme
 
 router = APIRouter(prefix="/programmes", tags=["programmes"], responses=problem_responses(503))
@@ -39,7 +40,7 @@ def read_programmes(session: SessionDep) -> ProgrammesPublic:
 
 @router.get("/{key}", response_model=ProgrammePublic, responses=problem_responses(404, 422))
 def read_programme(
-    session: SessionDep, key: Annotated[str, Path(max_length=40, description="e.g. horizon-europe")]
+    session: SessionDep, key: Annotated[str, Path(max_length=40, description="e.g. horizon-europe"), SAFE_LINE]
 ) -> ProgrammePublic:
     """One programme by key."""
     return get_programme(session=session, key=key)

@@ -1,9 +1,10 @@
 """Shortlists: an office's chosen partners written as a CSV or Excel file for an application form.
 
 The file has one row per item, in the order given, with each institution's identifiers from the catalogue
-(PIC, Erasmus code, ROR link) next to the office's score, status and note. Every text cell that a
-spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return)
-gets a leading apostrophe, so a name or note can never run as a formula (OWASP "CSV injection").
+(PIC, Erasmus code, ROR link) next to the office's score, status and note. Every cell, catalogue values
+included, goes through ``api.spreadsheet.spreadsheet_cell``: text a spreadsheet would read as a formula gets a
+leading apostrophe, so a name or note can never run (OWASP "CSV injection"), and characters a workbook
+cannot hold are replaced. CSV fields are all quoted, so a separator in a value never starts a new cell.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from api.auth import auth_responses, require_office
 from api.deps import SessionDep
 from api.errors import InvalidRequest
 from api.schemas import ROR_URL_PREFIX, ShortlistExport, problem_responses
+from api.spreadsheet import spreadsheet_cell
 from seed_data.tables import Institution, PriorityArea, Programme
 
 logger = logging.getLogger(__name__)
@@ -34,20 +36,12 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Excel takes a UTF-8 file for its locale's code page unless it starts with a byte-order mark.
 UTF8_BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ("Rank", "Name", "Native name", "Country", "Kind", "City", "PIC", "Erasmus code", "ROR", "Website",
            "Score", "Status", "Note", "Institution id")
 # CSV has no second sheet: what the shortlist is for repeats on every row, in these columns.
 ABOUT_COLUMNS = ("Requester", "Requester id", "Programme", "Areas", "Exported at")
 
 Format = Annotated[Literal["csv", "xlsx"], Query(description="csv (UTF-8 with BOM) or xlsx")]
-
-
-def safe_cell(value: Any) -> Any:
-    """``value`` with a leading apostrophe when it is text a spreadsheet would read as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _rows(body: ShortlistExport, institutions: dict[str, Institution]) -> list[list[Any]]:
@@ -71,10 +65,10 @@ def _about(body: ShortlistExport, *, requester: Institution | None, programme: P
 def write_csv(rows: Sequence[Sequence[Any]], about: Sequence[Any]) -> bytes:
     """The shortlist as CSV (UTF-8 with BOM), the ``ABOUT_COLUMNS`` repeated on every row."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow([*COLUMNS, *ABOUT_COLUMNS])
     for row in rows:
-        writer.writerow([safe_cell(v) if v is not None else "" for v in (*row, *about)])
+        writer.writerow([spreadsheet_cell(v) if v is not None else "" for v in (*row, *about)])
     return (UTF8_BOM + out.getvalue()).encode("utf-8")
 
 
@@ -86,14 +80,14 @@ def write_xlsx(rows: Sequence[Sequence[Any]], about: Sequence[Any]) -> bytes:
     sheet.title = "Shortlist"
     sheet.append(list(COLUMNS))
     for row in rows:
-        sheet.append([safe_cell(v) for v in row])
+        sheet.append([spreadsheet_cell(v) for v in row])
     sheet.freeze_panes = "A2"
     widths = (6, 40, 30, 8, 12, 18, 12, 14, 30, 30, 8, 12, 40, 18)
     for number, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(number)].width = width
     info = book.create_sheet("About")
     for name, value in zip(ABOUT_COLUMNS, about, strict=True):
-        info.append([name, safe_cell(value)])
+        info.append([name, spreadsheet_cell(value)])
     info.append(["Items", len(rows)])
     info.column_dimensions["A"].width = 14
     info.column_dimensions["B"].width = 60

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from api.auth import API_KEY_HEADER
 from api.cli import app as cli_app
-from api.db import create_schema
+from api.db import migrate
 from matcher.profiles import load_default_profiles
 from seed_data.tables import ApiKey, Feedback, WeightProfileVersion
 
@@ -279,7 +279,7 @@ def cli_db(cli_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """A fresh SQLite file with every table; the commands create the default profiles themselves."""
     monkeypatch.setenv("USER", "aigerim")
     monkeypatch.setenv("LOGNAME", "aigerim")
-    create_schema(cli_engine)
+    migrate(cli_engine)
     return cli_engine
 
 

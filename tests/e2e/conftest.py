@@ -10,9 +10,7 @@ browser download does not work offline), driven by Playwright from PyPI. Screens
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from sqlmodel import Session
 
 from api.auth import create_api_key
 from api.db import make_engine
+from tests.api.live_server import any_free_port, partnermatch_command
 
 CHROMIUM = Path(os.environ.get("PARTNERMATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -46,17 +45,6 @@ class Service:
     database_url: str
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli() -> list[str]:
-    script = Path(sys.executable).parent / "partnermatch"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
-
-
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     """Where screenshots go; kept after the run (CI can collect them)."""
@@ -72,7 +60,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     database_url = f"sqlite:///{workdir / 'partnermatch.sqlite3'}"
     env = {**os.environ, "PARTNERMATCH_DATABASE_URL": database_url, "HF_HUB_OFFLINE": "1"}
     env.pop("DATABASE_URL", None)
-    subprocess.run([*_cli(), "db", "init"], env=env, cwd=REPO, check=True, capture_output=True, timeout=600)
+    subprocess.run([*partnermatch_command(), "db", "init"], env=env, cwd=REPO, check=True, capture_output=True,
+                   timeout=600)
     engine = make_engine(database_url)
     with Session(engine) as session:
         _, office = create_api_key(session=session, name="Almaty office (e2e)", role="office")
@@ -81,10 +70,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         owner_row.institution_id = KAZNU  # as `partnermatch keys create ... --institution` does
         session.commit()
     engine.dispose()
-    port = _free_port()
+    port = any_free_port()
     log = (workdir / "serve.log").open("w")
-    process = subprocess.Popen([*_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=REPO,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([*partnermatch_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -137,4 +126,6 @@ def use_key(page: Page, key: str) -> None:
     """Enter an API key in the header, as a user pastes it."""
     page.fill("#api-key", key)
     page.click("#key-form button")
-    page.wait_for_function("document.querySelector('#key-status').textContent.includes('(')")
+    # expect() rather than wait_for_function: the console's Content-Security-Policy refuses the eval() that
+    # Playwright's wait_for_function runs in the page
+    expect(page.locator("#key-status")).to_contain_text("(")

@@ -380,3 +380,67 @@ def test_country_codes() -> None:
     assert normalise_country("KZ") == "KZ"
     assert is_country("XK") and is_country("KZ") and is_country("GB")
     assert not is_country("UK") and not is_country("EL") and not is_country("EU")
+
+
+# --- text a database or workbook cannot hold, websites that are no http(s) links (issue 13) ----------------
+
+LINE_RULE = "one line of text may hold no control character"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("pic,city\n953676162,Riga\x01\n",
+         f"bad.csv:row 2: field 'city': control character U+0001 at position 4; {LINE_RULE} (got 'Riga\\x01')"),
+        ("legal_name,country\nKazakh\x00 University,KZ\n",
+         f"bad.csv:row 2: field 'legal_name': control character U+0000 at position 6; {LINE_RULE} "
+         "(got 'Kazakh\\x00 University')"),
+        ("pic,name\n953676162,Nazarbayev\tUniversity\n",
+         f"bad.csv:row 2: field 'name': control character U+0009 at position 10; {LINE_RULE} "
+         "(got 'Nazarbayev\\tUniversity')"),
+        ("pic,aliases\n953676162,NU;N\x1bU\n",
+         f"bad.csv:row 2: field 'aliases': control character U+001B at position 1; {LINE_RULE} (got 'N\\x1bU')"),
+        ("pic,profile\n953676162,\"Water\x00 resources, hydrology and irrigation\"\n",
+         "bad.csv:row 2: field 'profile': control character U+0000 at position 5; text may hold tab and line "
+         "breaks but no other control character (got 'Water\\x00 resources, hydrology and irrigation')"),
+        ("pic,website\n953676162,javascript:alert(document.domain)\n",
+         "bad.csv:row 2: field 'website': only http and https URLs are allowed, not 'javascript' "
+         "(got 'javascript:alert(document.domain)')"),
+        ("pic,website\n953676162,JavaScript://%0Aalert(1)\n",
+         "bad.csv:row 2: field 'website': only http and https URLs are allowed, not 'javascript' "
+         "(got 'JavaScript://%0Aalert(1)')"),
+        ("pic,website\n953676162,\"data:text/html,<script>alert(1)</script>\"\n",
+         "bad.csv:row 2: field 'website': only http and https URLs are allowed, not 'data' "
+         "(got 'data:text/html,<script>alert(1)</script>')"),
+        ("pic,website\n953676162,https://\n",
+         "bad.csv:row 2: field 'website': not a valid http(s) URL: it needs a host name and no spaces "
+         "(got 'https://')"),
+    ],
+)
+def test_control_characters_and_non_http_websites_are_rejected(
+    loaded: Session, tmp_path: Path, content: str, problem: str
+) -> None:
+    path = _write(tmp_path, "bad.csv", content)
+    before = dump_tables(loaded)
+    with pytest.raises(ImportValidationError) as caught:
+        import_institutions(session=loaded, path=path, dry_run=False)
+    assert caught.value.problems == [problem]
+    assert dump_tables(loaded) == before
+
+
+def test_a_lone_surrogate_in_json_is_rejected(loaded: Session, tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('[{"pic": "953676162", "city": "Astana\\ud800"}]', encoding="utf-8")
+    with pytest.raises(ImportValidationError) as caught:
+        import_institutions(session=loaded, path=path, dry_run=False)
+    assert caught.value.problems == [
+        "bad.json:row 1: field 'city': not valid Unicode: a lone surrogate U+D800 at position 6 (got 'Astana\\ud800')"
+    ]
+
+
+def test_websites_are_stored_as_http_urls_and_profiles_keep_line_breaks(loaded: Session, tmp_path: Path) -> None:
+    path = _write(tmp_path, "ok.csv", 'pic,website,profile\n953676162,nu.edu.kz:8443/en,"Water\n\tresources"\n')
+    import_institutions(session=loaded, path=path, dry_run=False)
+    nu = loaded.get(Institution, NU)
+    assert nu is not None
+    assert (nu.website, nu.profile_owner) == ("https://nu.edu.kz:8443/en", "Water\n\tresources")

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { addToShortlist, isShortlisted } from "./shortlist.js";
 import {
-  COMPONENT_LABELS, COMPONENTS, clearMessage, fmt, h, institutionCombobox, setStatus, showMessage,
+  COMPONENT_LABELS, COMPONENTS, clearMessage, fmt, h, httpUrl, institutionCombobox, setStatus, showMessage,
 } from "./ui.js";
 
 const KINDS = ["university", "research", "company", "public", "other"];
@@ -112,11 +112,12 @@ export function legend() {
 }
 
 export function identifiers(inst) {
+  const website = inst.website && httpUrl(inst.website); // only http(s) becomes a link
   return h("div", { class: "ids" },
     inst.pic && h("span", {}, "PIC ", h("strong", {}, inst.pic)),
     inst.erasmus_code && h("span", {}, "Erasmus ", h("strong", {}, inst.erasmus_code)),
-    inst.ror_id && h("a", { href: `https://ror.org/${inst.ror_id}`, target: "_blank", rel: "noopener" }, `ROR ${inst.ror_id}`),
-    inst.website && h("a", { href: inst.website, target: "_blank", rel: "noopener" }, "website"));
+    inst.ror_id && h("a", { href: `https://ror.org/${encodeURIComponent(inst.ror_id)}`, target: "_blank", rel: "noopener" }, `ROR ${inst.ror_id}`),
+    website && h("a", { href: website, target: "_blank", rel: "noopener noreferrer" }, "website"));
 }
 
 function projectItem(p) {

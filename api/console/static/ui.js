@@ -9,13 +9,15 @@ export const COMPONENT_LABELS = {
   track_record: "track record", network: "network",
 };
 
-/** h("a", {href: "#"}, "text", child) — attributes starting with "on" become listeners. */
+/** h("a", {href: "#"}, "text", child) — attributes starting with "on" become listeners; `style` is set
+ * through the CSSOM, which the Content-Security-Policy (style-src 'self') allows, unlike a style attribute. */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (name.startsWith("on")) el.addEventListener(name.slice(2).toLowerCase(), value);
     else if (name === "class") el.className = value;
+    else if (name === "style") el.style.cssText = value;
     else el.setAttribute(name, value === true ? "" : value);
   }
   for (const child of children.flat()) {
@@ -23,6 +25,17 @@ export function h(tag, attrs = {}, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+/** `value` if it is an absolute http(s) URL, else null: a link never gets a javascript: or data: URL, whatever
+ * the catalogue holds. */
+export function httpUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 const messageBox = () => document.getElementById("message");

@@ -1,0 +1,44 @@
+"""What goes into a spreadsheet cell (CSV or XLSX): the one place that makes a value safe to open in Excel or
+LibreOffice.
+
+``spreadsheet_cell`` follows OWASP's "CSV Injection" guidance: text whose first non-blank character a
+spreadsheet would start a formula or a DDE link with (``=``, ``+``, ``-``, ``@``, ``|``, and their full-width
+and small forms such as ``＝``), or that starts with a tab, carriage return or line feed, gets a leading
+apostrophe, so it is shown as text and never run. CSV writers quote every field as well, so a separator
+inside a value cannot start a new cell. Characters an XLSX sheet (XML 1.0) cannot hold (C0 controls other
+than tab and line breaks, U+FFFE, U+FFFF, lone surrogates) become U+FFFD; openpyxl would refuse them.
+Catalogue values pass through here too: a city imported before the importer refused control characters
+still exports.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+# The characters a formula or DDE link starts with; compared after NFKC, which folds the full-width and
+# small forms ("＝", "﹦", "＋", "－", "＠") into these.
+FORMULA_TRIGGERS = frozenset("=+-@|")
+# Cells starting with these are escaped whatever follows (OWASP lists tab and carriage return).
+_CONTROL_STARTS = ("\t", "\r", "\n")
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Excel holds at most 32,767 characters in a cell.
+MAX_CELL_CHARS = 32767
+
+
+def _starts_a_formula(text: str) -> bool:
+    if text.startswith(_CONTROL_STARTS):
+        return True
+    rest = text.lstrip()  # " =2+2" is still a formula to some spreadsheets
+    return bool(rest) and unicodedata.normalize("NFKC", rest[0])[:1] in FORMULA_TRIGGERS
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """``value`` as a spreadsheet cell: text made safe (see the module docstring); numbers and None as they are."""
+    if not isinstance(value, str):
+        return value
+    text = _UNWRITABLE.sub("\ufffd", value)
+    if _starts_a_formula(text):
+        text = "'" + text
+    return text[:MAX_CELL_CHARS]
