@@ -18,14 +18,14 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from api import index_store
 from api.cli_admin import keys_app, weights_app
 from api.cli_evaluate import evaluate, learn_weights
-from api.db import create_schema, make_engine
+from api.db import database_problem, make_engine, migrate, new_migration
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
 from embeddings.st import SentenceTransformerEmbedder, load_embedder
 from embeddings.store import save_vector_file, seed_cache_from_file
-from matcher.engine import load_index as load_matching_index
 from matcher.engine import texts_and_vectors
 from matcher.suggest import Matcher, RequestError
 from matcher.types import SuggestionRequest
@@ -34,7 +34,7 @@ from seed_data.build import build_catalogue
 from seed_data.crud import CatalogueError, load_catalogue
 from seed_data.files import DATA_DIR, read_json
 from seed_data.importer import ImportValidationError, import_institutions
-from seed_data.search import InstitutionIndex, read_search_rows
+from seed_data.migrations import SchemaError
 from seed_data.tables import Institution
 
 app = typer.Typer(help="partnermatch: research-partnership matching for Kazakh universities.", no_args_is_help=True)
@@ -74,6 +74,9 @@ def _session() -> Session:
     engine = make_engine(get_settings().database_url)
     if not inspect(engine).has_table("institution"):
         raise _fail("the database has no catalogue yet: run `partnermatch db init` first")
+    problem = database_problem(engine)
+    if problem is not None:
+        raise _fail(problem)
     return Session(engine)
 
 
@@ -145,10 +148,27 @@ def _print_report(report: dict[str, Any]) -> None:
 
 @db_app.command("init")
 def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = DATA_DIR) -> None:
-    """Create the tables and load the shipped catalogue (loading twice changes nothing)."""
+    """Create or migrate the schema, then load the shipped catalogue (loading twice changes nothing; a load
+    that was interrupted is completed by running this again)."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    try:
+        upgrade = migrate(engine)
+    except SchemaError as exc:
+        raise _fail(str(exc)) from exc
+    was = upgrade.stamped or upgrade.before
+    console.print(f"database schema: revision {upgrade.after}"
+                  + ("" if was == upgrade.after else f" (was {was or 'a database without tables'})"))
+    vectors = data_dir / VECTORS_FILE
+    if vectors.exists():
+        # before the catalogue: cached vectors are keyed by text, never by row, and are written in one
+        # transaction, so the catalogue load below is what a killed `db init` can leave incomplete
+        with Session(engine) as session:
+            embedder = load_embedder(settings.embedding_model, session=session)
+            inserted = seed_cache_from_file(vectors, session=session, cache=EmbeddingCache(),
+                                            model_id=embedder.model_id)
+            session.commit()
+        console.print(f"embedding cache: {inserted} shipped vectors added for {embedder.model_id}")
     with Session(engine) as session:
         try:
             report = load_catalogue(session=session, data_dir=data_dir, show_progress=True)
@@ -159,14 +179,16 @@ def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = 
     for name, counts in report.tables().items():
         table.add_row(name, str(counts.inserted), str(counts.updated), str(counts.unchanged))
     console.print(table)
-    vectors = data_dir / VECTORS_FILE
-    if vectors.exists():
-        with Session(engine) as session:
-            embedder = load_embedder(settings.embedding_model, session=session)
-            inserted = seed_cache_from_file(vectors, session=session, cache=EmbeddingCache(),
-                                            model_id=embedder.model_id)
-            session.commit()
-        console.print(f"embedding cache: {inserted} shipped vectors added for {embedder.model_id}")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Argument(help="What the migration changes, e.g. 'institution: add acronym'.")],
+) -> None:
+    """Write a migration (seed_data/migrations/versions/) with the model changes since the latest one; review
+    it, and its downgrade, before committing."""
+    path = new_migration(message=message)
+    console.print(f"written {path}: review it before committing")
 
 
 @db_app.command("embed")
@@ -251,14 +273,42 @@ def serve(
         return
     config = uvicorn.Config("api.main:app_factory", factory=True, host=host, port=port, workers=workers,
                             log_config=log_config, access_log=access_log)
-    Multiprocess(config, sockets=[as_tcp(config.bind_socket())]).run()
+    Multiprocess(config, sockets=[WorkerSocket.bound_to(host, port)]).run()
 
 
-def as_tcp(bound: socket.socket) -> socket.socket:
-    """``bound`` declared as a TCP socket. uvicorn binds its workers' socket with protocol 0, so asyncio never
-    sets TCP_NODELAY on their connections and each keep-alive response after the first waits ~40 ms for the
-    client's delayed ACK (uvicorn issue #3149)."""
-    return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+class WorkerSocket(socket.socket):
+    """The address the workers listen on, bound anew by each worker process with ``SO_REUSEPORT``.
+
+    uvicorn hands one socket to every worker. Sharing one listening socket, the workers' event loops are all
+    woken by a new connection and the first awake accepts every connection waiting, and the same worker
+    woke first each time: all connections (kept alive by their clients) went to one worker while the other
+    idled (issue 13, finding 12). With a socket of its own in each worker, all bound to the address with
+    ``SO_REUSEPORT``, the kernel spreads new connections over the workers that listen (by a hash of each
+    connection's addresses). uvicorn sends its sockets to a worker by pickling them: this one pickles as its
+    address, and unpickling binds a fresh socket, so every worker, a restarted one too, gets its own. The
+    parent's socket stays bound (never listening: the kernel sends no connection to it), which reserves the
+    port and reports one in use before any worker starts.
+    """
+
+    @classmethod
+    def bound_to(cls, host: str, port: int) -> WorkerSocket:
+        """A socket bound to ``host:port`` with ``SO_REUSEPORT``, declared TCP: uvicorn binds its own with
+        protocol 0, so asyncio never sets TCP_NODELAY on the connections, and each keep-alive response after
+        the first waits ~40 ms for the client's delayed ACK (uvicorn issue #3149)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = cls(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        host, port = self.getsockname()[:2]
+        return WorkerSocket.bound_to, (host, port)
 
 
 def _resolve_requester(session: Session, requester: str) -> Institution:
@@ -266,7 +316,7 @@ def _resolve_requester(session: Session, requester: str) -> Institution:
     row = session.get(Institution, requester)
     if row is not None:
         return row
-    hits = InstitutionIndex(read_search_rows(session=session)).search(requester, limit=1)
+    hits = index_store.search_index(get_settings(), session).search(requester, limit=1)
     if not hits:
         raise _fail(f"no institution matches {requester!r}; try `partnermatch institutions search`")
     found = session.get(Institution, hits[0].id)
@@ -291,11 +341,14 @@ def suggest(
     if requester is None and text is None:
         raise _fail("give a requester (id, name or abbreviation) or --text")
     settings = get_settings()
-    embedder = SentenceTransformerEmbedder(settings.embedding_model)
     with _session() as session:
         requester_id = _resolve_requester(session, requester).id if requester else None
-        index = load_matching_index(session=session, embedder=embedder)
+        # as the service does: the model loads only if the request needs it (a text), and the matching index
+        # is the saved one when the catalogue is unchanged (seconds instead of a rebuild)
+        embedder = load_embedder(settings.embedding_model, session=session)
+        index, origin = index_store.matching_index(settings, session, embedder)
         session.commit()
+        logger.info("matching index %s", origin)
         try:
             ensure_default_profiles(session=session)
             session.commit()
@@ -346,13 +399,13 @@ def institutions_search(
     with _session() as session:
         allowed = None
         if country or kind:
-            ids = select(Institution.id)
+            matching = select(Institution.id)
             if country:
-                ids = ids.where(Institution.country == country.upper())
+                matching = matching.where(Institution.country == country.upper())
             if kind:
-                ids = ids.where(Institution.kind == kind)
-            allowed = set(session.exec(ids).all())
-        hits = InstitutionIndex(read_search_rows(session=session)).search(query, limit=limit, allowed=allowed)
+                matching = matching.where(Institution.kind == kind)
+            allowed = set(session.exec(matching).all())
+        hits = index_store.search_index(get_settings(), session).search(query, limit=limit, allowed=allowed)
         # full rows (profiles included) only for the hits shown, not for the whole catalogue
         by_id = {row.id: row for row in session.exec(select(Institution).where(
             col(Institution.id).in_([h.id for h in hits]))).all()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -18,11 +19,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from api import console, errors
+from api import console, errors, index_store, middleware, openapi_extras
 from api.db import make_engine
+from api.notify import start_listener
 from api.routes import areas, feedback, health, institutions, keys, programmes, shortlists, suggestions, weights
 from api.settings import Settings, get_settings
-from api.state import build_indexes
+from api.state import REBUILD_LOCK, build_indexes
 from embeddings.base import Embedder
 from matcher.weights import ProfileConflict, ensure_default_profiles
 
@@ -57,8 +59,8 @@ def _version() -> str:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the engine (unless one was given), load or build the search index and the matcher; dispose of
-    what was opened."""
+    """Open the engine (unless one was given), listen for other processes' changes (PostgreSQL), load or
+    build the search index and the matcher; stop and dispose of what was opened."""
     owns_engine = app.state.engine is None
     if owns_engine:
         app.state.engine = make_engine(app.state.settings.database_url)
@@ -69,10 +71,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             session.commit()
     except (SQLAlchemyError, ProfileConflict) as exc:  # no tables yet, or another worker created them first
         logger.error("could not create the default weight profiles: %s", exc)
-    build_indexes(app)
+    # listening before the indexes are read, so that no change made meanwhile by another process goes unheard
+    listener = app.state.change_listener = start_listener(app)
+    with REBUILD_LOCK:  # a rebuild the listener is asked for waits for this first build
+        build_indexes(app)
+    if owns_engine and index_store.cache_dir(app.state.settings) is not None:
+        # the weight estimates' validation sample, loaded (or built and saved) while requests are served (not
+        # for an engine passed in: tests share one in-memory connection, which a thread must not use)
+        threading.Thread(target=weights.warm_validation_sample, args=(app,), name="validation-sample",
+                         daemon=True).start()
     try:
         yield
     finally:
+        if listener is not None:
+            listener.stop()
+            app.state.change_listener = None
         gc.unfreeze()  # api/state.py froze the indexes out of the garbage collector: let it have them back
         app.state.index = None
         app.state.matcher = None
@@ -107,9 +120,11 @@ def create_app(
     app.state.index_built_at = None
     app.state.index_problem = None
     errors.install(app)
+    middleware.install(app)
     for module in (institutions, areas, programmes, suggestions, weights, feedback, shortlists, keys, health):
         app.include_router(module.router)
     console.install(app)
+    openapi_extras.install(app)
     return app
 
 

@@ -10,6 +10,7 @@ owner profile saved through the API or by hand), changes it and the saved index 
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gc
 import logging
@@ -25,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from api import index_store
+from api.db import database_problem
 from embeddings.st import LazyEmbedder, load_embedder
 from matcher.engine import INSTITUTION_COLUMNS, CatalogueIndex, EmbeddingStats, catalogue_fingerprint
 from matcher.engine import load_index as load_matching_index
@@ -38,6 +40,10 @@ logger = logging.getLogger(__name__)
 # and 2,048 answer objects (the matcher's default) are some 600,000 objects for the garbage collector to
 # walk through, up to 0.4 s at a time under load; a few dozen still serve what-if comparisons run twice.
 MATCHER_CACHE_SIZE = 64
+
+# One matcher rebuild at a time, process-wide (the profile route's and the change listener's): a rebuild that
+# starts after a profile was saved sees it, so the last one to finish is never older than another.
+REBUILD_LOCK = threading.Lock()
 
 
 def _saved_path(app: FastAPI, kind: str) -> Path | None:
@@ -101,6 +107,11 @@ def build_search_index(app: FastAPI, *, institutions_digest: str | None = None,
     ``institutions_digest``: the digest of the search columns, when the caller computed it already;
     ``read_ahead``: the saved file, when the caller started reading it already.
     """
+    problem = database_problem(app.state.engine)  # schema not migrated, or a catalogue load not completed
+    if problem is not None:
+        app.state.index_problem = problem
+        logger.error("not serving the catalogue: %s", problem)
+        return
     started = time.perf_counter()
     path = _saved_path(app, "search")
     try:
@@ -139,15 +150,44 @@ def build_search_index(app: FastAPI, *, institutions_digest: str | None = None,
                 time.perf_counter() - started)
 
 
+def refreeze() -> float:
+    """Collect all cyclic garbage, frozen or not, then freeze what is left out of the cyclic GC.
+
+    Long-lived objects (the indexes: some 1.5 million; torch: some 10^5) are frozen so that the collector
+    skips them, instead of stopping a request for a second each time it runs a full collection. But a frozen
+    object is never examined again: one that later becomes garbage inside a reference cycle stays in memory
+    for good. So everything is unfrozen and collected first (a fraction of a second, once per rebuild or
+    model load), and garbage from before, such as cycles of a request in flight during the last freeze, goes.
+    Returns the seconds it took (the collection holds the GIL: requests wait that long).
+    """
+    started = time.perf_counter()
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    _release_free_heap()
+    return time.perf_counter() - started
+
+
+def _release_free_heap() -> None:
+    """Hand the C heap's free memory back to the system (glibc only). glibc keeps what a freed index used in
+    the heap of the thread that allocated it, and each rebuild runs in whichever thread is free; without
+    this the resident size creeps up across rebuilds though nothing stays reachable."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to do
+        return
+    libc.malloc_trim(0)
+
+
 def _freeze_once_loaded(embedder: LazyEmbedder) -> None:
     """Wait for the model (encoding one word: it also warms it up), then freeze what loading it made
-    (torch: some 10^5 objects) out of the cyclic GC too, as the indexes are (see build_matcher)."""
+    out of the cyclic GC too, as the indexes are (see build_matcher)."""
     try:
         embedder.encode_queries(["warm-up"])
     except RuntimeError as exc:  # the first request that needs the model reports it
         logger.warning("the embedding model did not load: %s", exc)
         return
-    gc.freeze()
+    refreeze()
     logger.info("embedding model loaded")
 
 
@@ -189,17 +229,25 @@ def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
                     index_store.save(path, fingerprint, index)
                 else:
                     logger.info("the catalogue changed while the matching index was built: not saved")
+    first = app.state.matcher is None
     app.state.matcher = Matcher(index, app.state.embedder, cache_size=MATCHER_CACHE_SIZE)
-    if isinstance(app.state.embedder, LazyEmbedder):
+    if first and isinstance(app.state.embedder, LazyEmbedder):
         # only now: importing torch in a thread while the index is built would slow both (the GIL)
         app.state.embedder.start()
         threading.Thread(target=_freeze_once_loaded, args=(app.state.embedder,), name="embedder-freeze",
                          daemon=True).start()
-    # The indexes are some 1.5 million objects that live as long as the process: frozen, the cyclic garbage
-    # collector skips them, instead of stopping a request for a second each time it runs a full collection.
-    # (Nothing here forms cycles: an index swapped out is freed by reference counting all the same.) Young
-    # cyclic garbage is collected first, cheaply, so little is frozen with them; the lifespan unfreezes.
-    gc.collect(1)
-    gc.freeze()
-    logger.info("matching index: %s, %s; embeddings %d cached, %d embedded; %.1f s", index.stats, origin,
-                stats.hits, stats.misses, time.perf_counter() - started)
+    # The indexes live as long as this matcher: out of the cyclic GC with them (see refreeze). Nothing here
+    # forms cycles, so a matcher swapped out is freed by reference counting; the lifespan unfreezes.
+    collected_s = refreeze()
+    logger.info("matching index: %s, %s; embeddings %d cached, %d embedded; %.1f s (garbage collection %.2f s)",
+                index.stats, origin, stats.hits, stats.misses, time.perf_counter() - started, collected_s)
+
+
+def rebuild_matcher(app: FastAPI) -> None:
+    """Build a fresh matcher and swap it in, after any rebuild under way; a failure is logged (nobody waits
+    for the answer) and the previous matcher keeps answering."""
+    try:
+        with REBUILD_LOCK:
+            build_matcher(app)
+    except Exception:
+        logger.exception("rebuilding the matcher after a profile change failed; the previous one still answers")

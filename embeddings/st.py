@@ -171,7 +171,10 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or (
             self.model.get_sentence_embedding_dimension  # sentence-transformers < 6
         )
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise ValueError(f"{source!r} declares no embedding dimension")
+        self.dim = int(dim)
         self.model_id = f"{label}@{_fingerprint(self.model, self._tokenizer, prompts=self._prompts)}"
         self._lock = threading.Lock()
         logger.info(
@@ -277,7 +280,7 @@ class SentenceTransformerEmbedder:
         np.add.at(pooled, owners, chunk_vectors * weights[:, None])
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         logger.debug("encoded %d %s texts as %d chunks", len(texts), kind, len(flat))
-        return pooled / np.where(norms > 0, norms, 1.0).astype(np.float32)
+        return (pooled / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
 
     def _tokenize(self, texts: list[str]) -> Any:
         # verbose=False silences "sequence length is longer than the specified maximum": finding those
@@ -373,7 +376,7 @@ def _resolve_prompt(model: SentenceTransformer, names: Sequence[str]) -> str:
 
     We pass it explicitly (``prompt=...``) so the chunk budget is computed for exactly that prompt.
     """
-    prompts: Mapping[str, str] = model.prompts or {}
+    prompts: Mapping[str, str | None] = model.prompts or {}
     for name in names:
         if name in prompts:
             return prompts[name] or ""
@@ -382,7 +385,7 @@ def _resolve_prompt(model: SentenceTransformer, names: Sequence[str]) -> str:
     return ""
 
 
-def _fingerprint(model: SentenceTransformer, tokenizer: Any, *, prompts: Mapping[str, str]) -> str:
+def _fingerprint(model: SentenceTransformer, tokenizer: Any, *, prompts: Mapping[EmbedKind, str]) -> str:
     """Hex digest of everything that determines the vectors, independent of install path and device."""
     import torch
 
@@ -398,7 +401,8 @@ def _fingerprint(model: SentenceTransformer, tokenizer: Any, *, prompts: Mapping
     feed("max_seq_length", str(model.max_seq_length).encode())
     feed("prompts", json.dumps(dict(prompts), sort_keys=True).encode())
     for index, module in enumerate(model):
-        config = [type(module).__name__, module.get_config_dict()]
+        # torch types an attribute it does not declare as Tensor | Module; every sentence-transformers module has it
+        config = [type(module).__name__, module.get_config_dict()]  # type: ignore[operator]
         feed(f"module.{index}", json.dumps(config, sort_keys=True, default=str).encode())
     # The full tokenizer definition (vocab, normalizer such as lower-casing, pre-tokenizer), minus the
     # truncation/padding state that each tokenizer call rewrites.
@@ -490,6 +494,7 @@ def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedd
     unchanged, a :class:`LazyEmbedder` that loads on ``start()`` (in the background) or on first use; else
     the model is loaded now and remembered (the caller commits)."""
     from sqlalchemy import inspect
+    from sqlalchemy.exc import IntegrityError
 
     source = str(default_model_path()) if model_name_or_path is None else model_name_or_path
     # a database made before this table existed has no memory of models yet (`partnermatch db init` adds it)
@@ -501,6 +506,12 @@ def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedd
         return LazyEmbedder(model_name_or_path, model_id=known.model_id, dim=known.dim)
     embedder = SentenceTransformerEmbedder(model_name_or_path)
     if signature:
-        session.merge(EmbeddingModel(source=source, signature=signature, model_id=embedder.model_id,
-                                     dim=embedder.dim))
+        # Workers starting together each load the model and record it: the one that inserts second must not
+        # fail its start-up (the row it wanted is there), so the write is a savepoint of its own.
+        try:
+            with session.begin_nested():
+                session.merge(EmbeddingModel(source=source, signature=signature, model_id=embedder.model_id,
+                                             dim=embedder.dim))
+        except IntegrityError:
+            logger.info("embedding model %s was recorded by another process at the same time", source)
     return embedder

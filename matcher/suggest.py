@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,10 @@ N_EVIDENCE_PARTNERS = 5
 N_KEYWORDS = 8
 # Answers kept per Matcher: a few thousand responses of ~20 kB each stay well under 100 MB.
 CACHE_SIZE = 2048
+# Country and kind filter masks kept per Matcher (a request's filters repeat; each mask is n bytes).
+FILTER_MASK_CACHE_SIZE = 256
+
+FilterMask = Callable[[frozenset[str], frozenset[str]], npt.NDArray[np.bool_]]
 
 
 class RequestError(ValueError):
@@ -65,6 +69,9 @@ def resolve_profile(base: ScoringProfile, request: SuggestionRequest) -> Scoring
     """The profile with the request's overrides applied (weights one by one, diversity, ties)."""
     weights = base.weights.model_copy(update=request.weights.model_dump(exclude_none=True)) if request.weights \
         else base.weights
+    if not any(getattr(weights, name) > 0 for name in COMPONENTS):  # normalising would divide by zero
+        raise RequestError("weights", "every component weight is 0 with these overrides; give at least one "
+                                      "component a positive weight")
     ties = TiePreference.excluded if request.new_partners_only else (request.ties or base.ties)
     return ScoringProfile(
         weights=weights,
@@ -74,24 +81,34 @@ def resolve_profile(base: ScoringProfile, request: SuggestionRequest) -> Scoring
     )
 
 
-@lru_cache(maxsize=256)
-def _filter_mask(index: CatalogueIndex, countries: frozenset[str], kinds: frozenset[str]) -> npt.NDArray[np.bool_]:
-    # string comparisons over every institution cost milliseconds; a request's filters repeat, so cache them
+def filter_mask(index: CatalogueIndex, countries: frozenset[str], kinds: frozenset[str]) -> npt.NDArray[np.bool_]:
+    """Read-only (n,) mask of the institutions in ``countries`` whose kind is in ``kinds``."""
     mask = np.isin(index.countries, sorted(countries)) & np.isin(index.kinds, sorted(kinds))
     mask.flags.writeable = False
     return mask
 
 
+def cached_filter_mask(index: CatalogueIndex, *, max_size: int = FILTER_MASK_CACHE_SIZE) -> FilterMask:
+    """:func:`filter_mask` over ``index``, remembered (string comparisons over every institution cost
+    milliseconds, and a request's filters repeat). The cache belongs to whoever holds the returned function
+    (a Matcher): it goes with it, and the index with both. (A module-level cache keyed by the index kept
+    every index a service had rebuilt since its start.)"""
+    return lru_cache(maxsize=max_size)(partial(filter_mask, index))
+
+
 def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requester_row: int | None,
-                  ties: TiePreference) -> IntArray:
-    """Rows that may be suggested: the programme's partner countries and kinds, the request's filters."""
+                  ties: TiePreference, masks: FilterMask | None = None) -> IntArray:
+    """Rows that may be suggested: the programme's partner countries and kinds, the request's filters.
+
+    ``masks``: :func:`cached_filter_mask` of ``index`` (default: computed afresh)."""
     programme = index.programmes[request.programme]
     allowed_countries = set().union(*programme["partner_countries"].values()) if programme["partner_countries"] \
         else set()
     if request.countries:
         allowed_countries &= {normalise_country(c) for c in request.countries}
     kinds = set(request.kinds or programme["default_partner_kinds"])
-    mask = _filter_mask(index, frozenset(allowed_countries), frozenset(kinds)).copy()
+    masks = masks or partial(filter_mask, index)
+    mask = masks(frozenset(allowed_countries), frozenset(kinds)).copy()
     for inst_id in request.exclude:
         if inst_id in index.row_of:
             mask[index.row_of[inst_id]] = False
@@ -140,6 +157,8 @@ class Matcher:
         # repeated questions (an office paging through, several people asking the same) are answered once.
         self._cache: OrderedDict[tuple[str, str], SuggestionResponse] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # holds the index, never this Matcher: a cycle through a Matcher would outlive it once frozen (gc.freeze)
+        self._filter_masks = cached_filter_mask(index)
 
     def suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
         """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides).
@@ -218,7 +237,8 @@ class Matcher:
             weights = {k: kept.get(k, 0.0) / total for k in COMPONENTS}
         if query.requester_row is None and weights["network"]:
             notes.append("The requester is not in the catalogue: network proximity is 0 for every candidate.")
-        rows = eligible_rows(index, request, requester_row=query.requester_row, ties=profile.ties)
+        rows = eligible_rows(index, request, requester_row=query.requester_row, ties=profile.ties,
+                             masks=self._filter_masks)
         w = np.array([weights[name] for name in COMPONENTS])
         scores = np.column_stack([get_component(name).score(query, index, rows) for name in COMPONENTS]) \
             if len(rows) else np.zeros((0, len(COMPONENTS)))
