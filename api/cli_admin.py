@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,13 +17,13 @@ from rich.table import Table
 from sqlalchemy import inspect
 from sqlmodel import Session
 
+from api import index_store
 from api.auth import create_api_key, list_api_keys, revoke_api_key
 from api.db import make_engine
 from api.errors import NotFound
 from api.settings import get_settings
 from embeddings.st import load_embedder
 from matcher import weights as store
-from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
 from matcher.types import COMPONENTS, TiePreference
 from matcher.whatif import compare_rankings
@@ -73,6 +73,7 @@ def keys_create(
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     with _session() as session:
+        owned: Institution | None = None
         if institution is not None:
             owned = session.get(Institution, institution)
             if owned is None:
@@ -83,7 +84,7 @@ def keys_create(
         except ValueError as exc:
             raise _fail(str(exc)) from exc
         owner = ""
-        if institution is not None:
+        if institution is not None and owned is not None:
             row.institution_id = institution
             session.add(row)
             session.flush()
@@ -99,9 +100,10 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     """List the keys (prefix only, never the key)."""
     with _session() as session:
         rows = list_api_keys(session=session)
-        items = [{"id": r.id, "name": r.name, "role": r.role, "prefix": r.prefix, "created": r.created.isoformat(),
-                  "revoked": r.revoked.isoformat() if r.revoked else None, "institution_id": r.institution_id}
-                 for r in rows]
+        items: list[dict[str, Any]] = [
+            {"id": r.id, "name": r.name, "role": r.role, "prefix": r.prefix, "created": r.created.isoformat(),
+             "revoked": r.revoked.isoformat() if r.revoked else None, "institution_id": r.institution_id}
+            for r in rows]
     if as_json:
         typer.echo(json.dumps(items, indent=1, ensure_ascii=False))
         return
@@ -304,14 +306,19 @@ def weights_what_if(
             version_a, version_b = store.get_ref(a, session=session), store.get_ref(b, session=session)
         except (store.ProfileNotFound, store.InvalidProfile) as exc:
             raise _fail(str(exc)) from exc
-        embedder = load_embedder(get_settings().embedding_model, session=session)
-        index = load_matching_index(session=session, embedder=embedder)
+        # read before the commit below expires the rows (they are used after the session is closed)
+        profile_a, profile_b = store.to_scoring_profile(version_a), store.to_scoring_profile(version_b)
+        programme = version_a.programme
+        attached = [(label, store.format_ref(v), v.metrics) for label, v in (("A", version_a), ("B", version_b))]
+        settings = get_settings()
+        embedder = load_embedder(settings.embedding_model, session=session)
+        index, _ = index_store.matching_index(settings, session, embedder)  # the service's saved file
         session.commit()
-    report = compare_rankings(Matcher(index, embedder), store.to_scoring_profile(version_a),
-                              store.to_scoring_profile(version_b), programme=version_a.programme, areas=area or [], k=k)
+    report = compare_rankings(Matcher(index, embedder), profile_a, profile_b, programme=programme, areas=area or [],
+                              k=k)
     if as_json:
-        typer.echo(json.dumps({"rankings": report.model_dump(), "metrics_a": version_a.metrics,
-                               "metrics_b": version_b.metrics}, indent=1))
+        typer.echo(json.dumps({"rankings": report.model_dump(), "metrics_a": attached[0][2],
+                               "metrics_b": attached[1][2]}, indent=1))
         return
     table = Table("requester", "overlap", "τ", "entered", "left",
                   title=f"{b} against {a}: top-{k} of {report.n_requesters} Kazakh universities "
@@ -320,6 +327,6 @@ def weights_what_if(
         table.add_row(change.requester_name, f"{change.overlap:.2f}", str(change.rank_correlation),
                       "\n".join(change.entered), "\n".join(change.left))
     console.print(table)
-    for label, version in (("A", version_a), ("B", version_b)):
-        metrics = (version.metrics or {}).get("project_idea", {}).get("hybrid", {}).get("all")
-        console.print(f"{label} {store.format_ref(version)} validation metrics: {metrics or 'none attached'}")
+    for label, ref, attached_metrics in attached:
+        metrics = (attached_metrics or {}).get("project_idea", {}).get("hybrid", {}).get("all")
+        console.print(f"{label} {ref} validation metrics: {metrics or 'none attached'}")

@@ -75,3 +75,17 @@ def test_suggest_prints_a_table_and_json(cli_env: Path) -> None:
     assert "Partners for Al-Farabi Kazakh National University" in table.output
     unknown = runner.invoke(app, ["suggest", "KazNU", "--programme", "moon"])
     assert unknown.exit_code == 1 and "unknown programme" in unknown.output
+
+
+def test_weights_what_if_compares_two_versions(cli_env: Path) -> None:
+    # the versions are read before the session's commit; using them afterwards raised DetachedInstanceError
+    assert runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)]).exit_code == 0
+    changed = runner.invoke(app, ["weights", "set", "horizon-europe-default", "--weight", "network=0",
+                                  "--comment", "no network"])
+    assert changed.exit_code == 0, changed.output
+    result = runner.invoke(app, ["weights", "what-if", "horizon-europe-default:1", "horizon-europe-default:2",
+                                 "--k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["rankings"]["n_requesters"] > 0
+    assert {"metrics_a", "metrics_b"} <= payload.keys()
