@@ -32,7 +32,7 @@ from api.schemas import (
     YearCount,
     problem_responses,
 )
-from api.state import REBUILD_LOCK, build_matcher
+from api.state import rebuild_matcher
 from matcher.suggest import Matcher
 from matcher.types import InstitutionId
 from seed_data.safe_text import SAFE_LINE
@@ -288,15 +288,6 @@ def _owned_institution(session: Session, institution_id: str, key: ApiKey) -> In
     return row
 
 
-def _rebuild_matcher(app: FastAPI) -> None:
-    """Build a fresh matcher and swap it in (runs after the response; the old one answers until then)."""
-    try:
-        with REBUILD_LOCK:
-            build_matcher(app)
-    except Exception:  # a background task has no one to answer: log it with its traceback
-        logger.exception("rebuilding the matcher after a profile change failed; the previous one still answers")
-
-
 def _set_owner_profile(row: Institution, text: str | None, *, session: Session, background: BackgroundTasks,
                        app: FastAPI, key: ApiKey) -> OwnerProfilePublic:
     """Store ``text`` as the owner profile (``None`` removes it), commit, and rebuild the matcher if it changed."""
@@ -307,7 +298,7 @@ def _set_owner_profile(row: Institution, text: str | None, *, session: Session, 
         session.add(row)
         session.commit()
         session.refresh(row)
-        background.add_task(_rebuild_matcher, app)
+        background.add_task(rebuild_matcher, app)  # after the response; the old one answers until then
         logger.info("owner profile of %s %s by API key %s (%s)", row.id, "saved" if text else "removed", key.id,
                     key.name)
     return OwnerProfilePublic(institution_id=row.id, profile_source="owner" if row.profile_owner else "derived",

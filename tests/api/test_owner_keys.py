@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
+import api.state
 from api.auth import API_KEY_HEADER, authenticate, create_api_key
 from api.cli import app as cli_app
 from api.db import make_engine, migrate
-from api.routes import institutions as institution_routes
 from seed_data.migrations import BASELINE, BASELINE_TABLES, head_revision
 from seed_data.tables import ApiKey, ApiKeyRole, Institution
 from tests.api.conftest import ENU, KAZNU, NU
@@ -132,7 +132,7 @@ def test_a_failed_rebuild_is_logged_and_the_old_matcher_keeps_answering(
     def failing_build(_app: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(institution_routes, "build_matcher", failing_build)
+    monkeypatch.setattr(api.state, "build_matcher", failing_build)
     with caplog.at_level(logging.ERROR):
         response = client.put(f"/institutions/{ENU}/profile", headers=enu_owner, json={"text": ENU_PROFILE})
     assert response.status_code == 200
