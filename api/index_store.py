@@ -18,6 +18,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
@@ -136,11 +137,19 @@ def save(path: Path, fingerprint: str, index: Any) -> None:
 
 
 def saved_or_built(settings: Settings, session: Session, kind: str, *, fingerprint_of: Callable[[], str],
-                   build: Callable[[], T], worth_saving: Callable[[T], bool] = lambda _: True) -> tuple[T, str]:
+                   build: Callable[[], T], worth_saving: Callable[[T], bool] = lambda _: True,
+                   current_fingerprint: Callable[[], str] | None = None,
+                   read_ahead: dict[str, Future[tuple[str, Any] | None]] | None = None) -> tuple[T, str]:
     """The object saved as ``kind`` for the database of ``session`` when ``fingerprint_of()`` (the digest of
     what it is built from) is unchanged, else ``build()``, saved for the next time if ``worth_saving`` it and
     nothing changed while it was built (else the file would hold newer rows under an older fingerprint).
-    Returns it and where it came from ("loaded from PATH" or "built")."""
+    Returns it and where it came from ("loaded from PATH" or "built").
+
+    ``current_fingerprint``: how to compute the fingerprint afresh after the build, when ``fingerprint_of``
+    reuses a digest computed before (default: ``fingerprint_of``); ``read_ahead``: the saved files being
+    read already, by kind (start-up); the one of ``kind`` is taken out, so that a stale one is freed before
+    the fresh object is built."""
+    ahead = None if read_ahead is None else read_ahead.pop(kind, None)
     directory = cache_dir(settings)
     path = None if directory is None else index_path(directory, kind, session.get_bind().engine.url)
     fingerprint = None
@@ -150,16 +159,30 @@ def saved_or_built(settings: Settings, session: Session, kind: str, *, fingerpri
         except UnsupportedDialect as exc:
             logger.warning("the %s index is built every time: %s", kind, exc)
     if path is not None and fingerprint is not None:
-        saved = load(path, fingerprint)
+        saved = _saved(path, fingerprint, ahead)
         if saved is not None:
             return saved, f"loaded from {path}"
+    ahead = None  # a stale file read ahead is freed before the fresh object is built
     built = build()
     if path is not None and fingerprint is not None and worth_saving(built):
-        if fingerprint_of() == fingerprint:
+        if (current_fingerprint or fingerprint_of)() == fingerprint:
             save(path, fingerprint, built)
         else:
             logger.info("the catalogue changed while the %s index was built: not saved", kind)
     return built, "built"
+
+
+def _saved(path: Path, fingerprint: str, read_ahead: Future[tuple[str, Any] | None] | None) -> Any | None:
+    """The object saved at ``path`` under ``fingerprint``, from the read-ahead when there is one."""
+    if read_ahead is None:
+        return load(path, fingerprint)
+    saved = read_ahead.result()
+    if saved is None:
+        return None
+    if saved[0] != fingerprint:
+        logger.info("saved index %s is stale (built from another catalogue or code): rebuilding", path)
+        return None
+    return saved[1]
 
 
 def search_index(settings: Settings, session: Session) -> InstitutionIndex:

@@ -16,7 +16,6 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,15 +52,6 @@ def _saved_path(app: FastAPI, kind: str) -> Path | None:
     return index_store.index_path(directory, kind, app.state.engine.url)
 
 
-def _fingerprint_or_none(compute: Callable[[], str], what: str) -> str | None:
-    """``compute()``, or ``None`` on a database that cannot fingerprint (the index is then never saved)."""
-    try:
-        return compute()
-    except UnsupportedDialect as exc:
-        logger.warning("the %s index is built at every start: %s", what, exc)
-        return None
-
-
 def build_indexes(app: FastAPI) -> None:
     """Start-up: the search index, then the matcher. The saved files are read in a thread while the
     database computes the fingerprints (read ahead, compared after), and one scan of the institution table
@@ -81,31 +71,19 @@ def build_indexes(app: FastAPI) -> None:
                                              order_by=["id"]))
         except (SQLAlchemyError, UnsupportedDialect) as exc:  # build_search_index says what is missing
             logger.debug("no institution digests: %s", exc)
-        # popped into the calls, so a stale index read ahead is freed before the fresh one is built
-        build_search_index(app, institutions_digest=digests[0], read_ahead=reads.pop("search"))
-        build_matcher(app, institutions_digest=digests[1], read_ahead=reads.pop("matcher"))
-
-
-def _saved_index(path: Path, fingerprint: str, read_ahead: Future[tuple[str, Any] | None] | None) -> Any | None:
-    """The index saved at ``path`` under ``fingerprint``, from the read-ahead when there is one."""
-    if read_ahead is None:
-        return index_store.load(path, fingerprint)
-    saved = read_ahead.result()
-    if saved is None:
-        return None
-    if saved[0] != fingerprint:
-        logger.info("saved index %s is stale (built from another catalogue or code): rebuilding", path)
-        return None
-    return saved[1]
+        # each taken out of ``reads`` where it is used, so a stale index read ahead is freed before the fresh
+        # one is built
+        build_search_index(app, institutions_digest=digests[0], read_ahead=reads)
+        build_matcher(app, institutions_digest=digests[1], read_ahead=reads)
 
 
 def build_search_index(app: FastAPI, *, institutions_digest: str | None = None,
-                       read_ahead: Future[tuple[str, Any] | None] | None = None) -> None:
+                       read_ahead: dict[str, Future[tuple[str, Any] | None]] | None = None) -> None:
     """Put the index on ``app.state`` (loaded from its saved file when the catalogue is unchanged, else
     built and saved); on a database without the catalogue, leave it out and say why.
 
     ``institutions_digest``: the digest of the search columns, when the caller computed it already;
-    ``read_ahead``: the saved file, when the caller started reading it already.
+    ``read_ahead``: the saved files, by kind, when the caller started reading them already.
     """
     problem = database_problem(app.state.engine)  # schema not migrated, or a catalogue load not completed
     if problem is not None:
@@ -113,26 +91,18 @@ def build_search_index(app: FastAPI, *, institutions_digest: str | None = None,
         logger.error("not serving the catalogue: %s", problem)
         return
     started = time.perf_counter()
-    path = _saved_path(app, "search")
     try:
         with Session(app.state.engine) as session:
-            fingerprint = None if path is None else _fingerprint_or_none(
-                lambda: search_fingerprint(session, institutions_digest=institutions_digest), "search")
-            saved = _saved_index(path, fingerprint, read_ahead) if path is not None and fingerprint is not None \
-                else None
-            read_ahead = None
-            if saved is not None:
-                index, built_at, origin = saved["index"], saved["built_at"], f"loaded from {path}"
-            else:
-                index, built_at, origin = InstitutionIndex(read_search_rows(session=session)), dt.datetime.now(
-                    dt.UTC), "built"
-                if path is not None and fingerprint is not None and index.rows:
-                    # saved only if nothing changed while it was read (else the file would hold newer rows
-                    # under an older fingerprint)
-                    if search_fingerprint(session) == fingerprint:
-                        index_store.save(path, fingerprint, {"index": index, "built_at": built_at})
-                    else:
-                        logger.info("the catalogue changed while the search index was built: not saved")
+            def build() -> dict[str, Any]:
+                return {"index": InstitutionIndex(read_search_rows(session=session)),
+                        "built_at": dt.datetime.now(dt.UTC)}
+
+            saved, origin = index_store.saved_or_built(
+                app.state.settings, session, "search",
+                fingerprint_of=lambda: search_fingerprint(session, institutions_digest=institutions_digest),
+                current_fingerprint=lambda: search_fingerprint(session),
+                build=build, worth_saving=lambda saved: bool(saved["index"].rows), read_ahead=read_ahead)
+            index, built_at = saved["index"], saved["built_at"]
     except SQLAlchemyError as exc:
         app.state.index_problem = (
             "The database has no readable catalogue: run `partnermatch db init` and restart the service."
@@ -192,43 +162,37 @@ def _freeze_once_loaded(embedder: LazyEmbedder) -> None:
 
 
 def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
-                  read_ahead: Future[tuple[str, Any] | None] | None = None) -> None:
+                  read_ahead: dict[str, Future[tuple[str, Any] | None]] | None = None) -> None:
     """Load the embedder (unless given) and the matching index: from its saved file when the catalogue,
     model and code are unchanged, else read and built (vectors missing from the cache are embedded and
     stored, so the next start embeds nothing) and saved for the next start.
 
     ``institutions_digest``: the digest of the matcher's institution columns, when the caller computed it
-    already, and ``read_ahead`` the saved file being read (both at start-up); routes that changed the
+    already, and ``read_ahead`` the saved files being read, by kind (both at start-up); routes that changed the
     catalogue call this without them.
     """
     if app.state.index is None:
         return
     started = time.perf_counter()
     stats = EmbeddingStats()
-    path = _saved_path(app, "matcher")
     with Session(app.state.engine) as session:
         if app.state.embedder is None:
             app.state.embedder = load_embedder(app.state.settings.embedding_model, session=session)
         model_id = app.state.embedder.model_id
-        fingerprint = None if path is None else _fingerprint_or_none(
-            lambda: catalogue_fingerprint(session, model_id=model_id, institutions_digest=institutions_digest),
-            "matching")
-        index: CatalogueIndex | None = None
-        if path is not None and fingerprint is not None:
-            index = _saved_index(path, fingerprint, read_ahead)
-        read_ahead = None
-        if index is not None:
-            origin = f"loaded from {path}"
+
+        def build() -> CatalogueIndex:
+            built = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
+            session.commit()  # the vectors embedded, stored for the next build
+            return built
+
+        index, origin = index_store.saved_or_built(
+            app.state.settings, session, "matcher",
+            fingerprint_of=lambda: catalogue_fingerprint(session, model_id=model_id,
+                                                         institutions_digest=institutions_digest),
+            current_fingerprint=lambda: catalogue_fingerprint(session, model_id=model_id),
+            build=build, read_ahead=read_ahead)
+        if origin != "built":
             logger.info("embeddings: 0 cached, 0 embedded (none looked up: the saved index holds the vectors)")
-        else:
-            origin = "built"
-            index = load_matching_index(session=session, embedder=app.state.embedder, stats=stats)
-            session.commit()
-            if path is not None and fingerprint is not None:
-                if catalogue_fingerprint(session, model_id=model_id) == fingerprint:
-                    index_store.save(path, fingerprint, index)
-                else:
-                    logger.info("the catalogue changed while the matching index was built: not saved")
     first = app.state.matcher is None
     app.state.matcher = Matcher(index, app.state.embedder, cache_size=MATCHER_CACHE_SIZE)
     if first and isinstance(app.state.embedder, LazyEmbedder):
