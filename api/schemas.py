@@ -24,16 +24,19 @@ from matcher.types import (
     AreaKeys,
     AreaStrength,
     InstitutionId,
+    MaxPerCountry,
+    MmrLambda,
+    ProgrammeKey,
     TiePreference,
 )
 from matcher.weights import FeedbackCounts, ProfileComparison
 from matcher.whatif import WhatIfReport
-from seed_data.safe_text import SAFE_LINE, SAFE_TEXT, SafeText
+from seed_data.safe_text import SAFE_TEXT
 from seed_data.tables import (
     COMMENT_MAX_LENGTH,
     MAX_SQL_INT,
     PROFILE_NAME_MAX_LENGTH,
-    PROGRAMME_KEY_MAX_LENGTH,
+    PROFILE_REF_PATTERN,
     FeedbackBase,
     FeedbackStatus,
     InstitutionBase,
@@ -420,7 +423,6 @@ _WEIGHTS_DESCRIPTION = (
 # zero is checked with the weights as a whole (matcher.weights.check_weights), which names the values.
 WeightsBody = dict[Annotated[str, StringConstraints(max_length=40)],
                    Annotated[float, Field(le=MAX_WEIGHT, allow_inf_nan=False, strict=True)]]
-ProgrammeKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
 Comment = Annotated[str, StringConstraints(max_length=COMMENT_MAX_LENGTH), SAFE_TEXT]
 
 
@@ -430,8 +432,8 @@ class WeightProfileCreate(WeightProfileVersionBase):
     programme: ProgrammeKey
     weights: WeightsBody = Field(max_length=len(COMPONENTS),
                                  description=_WEIGHTS_DESCRIPTION + " A component left out weighs 0.")
-    mmr_lambda: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False, strict=True)
-    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True)
+    mmr_lambda: MmrLambda = 0.7
+    max_per_country: MaxPerCountry | None = None
     ties: TiePreference = TiePreference.neutral
     comment: Comment = ""
 
@@ -458,11 +460,10 @@ class WeightProfileUpdate(SQLModel):
         default=None, max_length=len(COMPONENTS),
         description=_WEIGHTS_DESCRIPTION + " Only the components given change.",
     )
-    mmr_lambda: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, strict=True)
-    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True,
-                                        description="null removes the cap")
+    mmr_lambda: MmrLambda | None = None
+    max_per_country: MaxPerCountry | None = Field(default=None, description="null removes the cap")
     ties: TiePreference | None = None
-    comment: SafeText = Field(min_length=1, max_length=COMMENT_MAX_LENGTH, description="Why the change")
+    comment: Comment = Field(min_length=1, description="Why the change")
 
     model_config = {
         "json_schema_extra": {
@@ -475,7 +476,7 @@ class WeightProfileRollback(SQLModel):
     """Which version to go back to, and why."""
 
     to_version: int = Field(ge=1, le=MAX_SQL_INT, strict=True)
-    comment: SafeText = Field(min_length=1, max_length=COMMENT_MAX_LENGTH)
+    comment: Comment = Field(min_length=1)
 
     model_config = {"json_schema_extra": {"examples": [{"to_version": 1, "comment": "v2 suggested too few HEIs"}]}}
 
@@ -585,7 +586,6 @@ class EvaluationStarted(BaseModel):
 
 # --- quick estimates and what-if with unsaved weights ---------------------------------------------------------
 
-PROFILE_REF_PATTERN = r"^[a-z0-9][a-z0-9._-]*(:[1-9][0-9]{0,8})?$"
 ComponentName = Literal["thematic", "area_fit", "complementarity", "track_record", "network"]
 MetricName = Literal["recall@10", "recall@50", "ndcg@10", "mrr"]
 assert ComponentName.__args__ == COMPONENTS, "ComponentName lists matcher.types.COMPONENTS"  # type: ignore[attr-defined]
@@ -680,8 +680,8 @@ class UnsavedProfile(BaseModel):
 
     programme: ProgrammeKey
     weights: WeightsBody = Field(max_length=len(COMPONENTS), description=_WEIGHTS_DESCRIPTION)
-    mmr_lambda: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False, strict=True)
-    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True)
+    mmr_lambda: MmrLambda = 0.7
+    max_per_country: MaxPerCountry | None = None
     ties: TiePreference = TiePreference.neutral
 
 

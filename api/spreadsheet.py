@@ -13,16 +13,16 @@ still exports.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
+
+from seed_data.safe_text import UNWRITABLE
 
 # The characters a formula or DDE link starts with; compared after NFKC, which folds the full-width and
 # small forms ("＝", "﹦", "＋", "－", "＠") into these.
 FORMULA_TRIGGERS = frozenset("=+-@|")
 # Cells starting with these are escaped whatever follows (OWASP lists tab and carriage return).
 _CONTROL_STARTS = ("\t", "\r", "\n")
-_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Excel holds at most 32,767 characters in a cell.
 MAX_CELL_CHARS = 32767
 
@@ -38,7 +38,7 @@ def spreadsheet_cell(value: Any) -> Any:
     """``value`` as a spreadsheet cell: text made safe (see the module docstring); numbers and None as they are."""
     if not isinstance(value, str):
         return value
-    text = _UNWRITABLE.sub("\ufffd", value)
+    text = UNWRITABLE.sub("\ufffd", value)
     if _starts_a_formula(text):
         text = "'" + text
     return text[:MAX_CELL_CHARS]

@@ -9,8 +9,14 @@ from typing import Annotated, TypeVar
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
 
-from seed_data.safe_text import SAFE_LINE, SAFE_TEXT, SafeLine
-from seed_data.tables import MAX_SQL_INT, PROGRAMME_KEY_MAX_LENGTH, InstitutionKind
+from seed_data.safe_text import SAFE_LINE, SAFE_TEXT
+from seed_data.tables import (
+    INSTITUTION_ID_MAX_LENGTH,
+    MAX_SQL_INT,
+    PROFILE_REF_PATTERN,
+    PROGRAMME_KEY_MAX_LENGTH,
+    InstitutionKind,
+)
 
 COMPONENTS = ("thematic", "area_fit", "complementarity", "track_record", "network")
 
@@ -20,7 +26,6 @@ MAX_AREAS = 10
 # ISO 3166-1 assigns 249 alpha-2 codes.
 MAX_COUNTRIES = 249
 MAX_EXCLUDE = 1000
-INSTITUTION_ID_MAX_LENGTH = 80  # Institution.id
 TEXT_MAX_LENGTH = 20000  # a project idea or profile (an owner profile has the same limit)
 # Weights are normalised to sum to 1, so only their ratios matter; the bound keeps every sum finite.
 MAX_WEIGHT = 1e6
@@ -38,12 +43,15 @@ def _unique(values: list[_T]) -> list[_T]:
 UNIQUE_ITEMS: JsonDict = {"uniqueItems": True}
 
 
+ProgrammeKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
 AreaKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
 AreaKeys = Annotated[list[AreaKey], AfterValidator(_unique)]
 InstitutionId = Annotated[str, StringConstraints(min_length=1, max_length=INSTITUTION_ID_MAX_LENGTH), SAFE_LINE]
 CountryCode = Annotated[str, StringConstraints(min_length=1, max_length=10), SAFE_LINE]
 # Numbers in request bodies are strict: JSON true is no number, and 1.5 is no count.
 Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)]
+MmrLambda = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
+MaxPerCountry = Annotated[int, Field(ge=1, le=MAX_SQL_INT, strict=True)]
 
 
 class TiePreference(StrEnum):
@@ -99,8 +107,7 @@ class SuggestionRequest(BaseModel):
     requester_id: InstitutionId | None = Field(default=None, description="Catalogue id of the requesting institution")
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX_LENGTH), SAFE_TEXT] | None = Field(
         default=None, description="A project idea, or the profile of an institution not in the catalogue")
-    programme: SafeLine = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH,
-                                description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
+    programme: ProgrammeKey = Field(description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
     areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS,
                             description="Priority-area keys, e.g. water, ai; each once")
     countries: Annotated[list[CountryCode], AfterValidator(_unique)] | None = Field(
@@ -114,12 +121,12 @@ class SuggestionRequest(BaseModel):
     ties: TiePreference | None = Field(default=None, description="Existing partners: preferred/neutral/excluded")
     new_partners_only: bool = Field(default=False, strict=True, description="Shorthand for ties=excluded")
     weights: WeightOverrides | None = None
-    mmr_lambda: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, strict=True)
-    max_per_country: int | None = Field(default=None, ge=1, le=MAX_SQL_INT, strict=True)
+    mmr_lambda: MmrLambda | None = None
+    max_per_country: MaxPerCountry | None = None
     k: int = Field(default=10, ge=1, le=100, strict=True)
     offset: int = Field(default=0, ge=0, le=1000, strict=True)
     profile: str | None = Field(
-        default=None, max_length=120, pattern=r"^[a-z0-9][a-z0-9._-]*(:[1-9][0-9]{0,8})?$",
+        default=None, max_length=120, pattern=PROFILE_REF_PATTERN,
         description="Weight profile to score with, 'name' (its latest version) or 'name:version'; "
                     "default: the programme's published profile",
     )

@@ -36,7 +36,7 @@ from seed_data.countries import is_country, normalise_country
 from seed_data.crud import IMPORT_PROVENANCE_PREFIX
 from seed_data.names import fold, smart_title
 from seed_data.safe_text import check_line, check_text, http_url
-from seed_data.tables import Institution, InstitutionKind, table_of
+from seed_data.tables import INSTITUTION_ID_MAX_LENGTH, Institution, InstitutionKind, table_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ _ROR_URL_PREFIXES = ("https://ror.org/", "http://ror.org/", "ror.org/")
 # a city part with letters and hyphens ("LUX-VIL"), 1-3 digits; all 5,912 codes of the 2021-2027 ECHE list
 # fit. Stored with runs of spaces collapsed to one, as that list writes them ("I CAMERIN01").
 _ERASMUS = re.compile(r"[A-Z]{1,3} ?[A-Z][A-Z-]* ?\d{1,3}")
-# Ids are at most 80 characters (Institution.id); "imp-" + slug + "-" + country must fit.
-_MAX_SLUG = 80 - len("imp-") - len("-xx")
+# "imp-" + slug + "-" + country must fit in an Institution.id.
+_MAX_SLUG = INSTITUTION_ID_MAX_LENGTH - len("imp-") - len("-xx")
 
 
 class ImportValidationError(ValueError):

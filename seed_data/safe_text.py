@@ -28,14 +28,19 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATES = r"\ud800-\udfff"
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
 # Neither PostgreSQL text (NUL) nor XML 1.0 (the other C0 controls, U+FFFE, U+FFFF) can hold these.
-_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_TEXT_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff"
 # One line: no C0 or C1 control character (tab and line breaks included), no DEL.
-_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+_LINE_CONTROLS = r"\x00-\x1f\x7f-\x9f\ufffe\uffff"
+_TEXT_FORBIDDEN = re.compile(f"[{_TEXT_CONTROLS}]")
+_LINE_FORBIDDEN = re.compile(f"[{_LINE_CONTROLS}]")
+# Any character free text cannot hold (a control character or a lone surrogate): what an export replaces.
+UNWRITABLE = re.compile(f"[{_TEXT_CONTROLS}{_SURROGATES}]")
 # The same rules as JSON Schema patterns, for the OpenAPI document (lone surrogates are not JSON text there).
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*$"
-LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\ufffe\uffff]*$"
+TEXT_PATTERN = f"^[^{_TEXT_CONTROLS}]*$"
+LINE_PATTERN = f"^[^{_LINE_CONTROLS}]*$"
 HTTP_SCHEMES = ("http", "https")
 # A URL scheme ("javascript:", "mailto:", "https://"), not a host with a port ("nu.edu.kz:8080").
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:(?![0-9])", re.IGNORECASE)

@@ -14,6 +14,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+# Institution.id, and every column or request field that holds one.
+INSTITUTION_ID_MAX_LENGTH = 80
+
 
 class InstitutionKind(StrEnum):
     """What an institution is; CORDIS activity types and ROR types both map onto these."""
@@ -70,7 +73,7 @@ class Institution(InstitutionBase, table=True):
     (``he_org:<PIC>``, ``eche:<Erasmus code>``, ``ror:<id>``, ``hipo:<domain>``, ``import:<file>``).
     """
 
-    id: str = Field(primary_key=True, max_length=80)
+    id: str = Field(primary_key=True, max_length=INSTITUTION_ID_MAX_LENGTH)
     aliases: list[str] = _json_list()
     domains: list[str] = _json_list()
     provenance: list[str] = _json_list()
@@ -113,7 +116,8 @@ class Participation(SQLModel, table=True):
     project_id: str = Field(primary_key=True, foreign_key="project.id", max_length=40)
     pic: str = Field(primary_key=True, max_length=9)
     role: ParticipationRole = Field(primary_key=True)
-    institution_id: str | None = Field(default=None, foreign_key="institution.id", index=True, max_length=80)
+    institution_id: str | None = Field(default=None, foreign_key="institution.id", index=True,
+                                       max_length=INSTITUTION_ID_MAX_LENGTH)
     activity_type: str | None = Field(default=None, max_length=3)
     country: str | None = Field(default=None, max_length=2)
 
@@ -152,6 +156,8 @@ class Programme(SQLModel, table=True):
 MAX_SQL_INT = 2**31 - 1
 # Lower-case slugs ("horizon-europe-default"): safe in URLs, and ":" stays free to separate the version.
 PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+# A reference to a profile: "name" (its latest version) or "name:version".
+PROFILE_REF_PATTERN = PROFILE_NAME_PATTERN.removesuffix("$") + r"(:[1-9][0-9]{0,8})?$"
 PROFILE_NAME_MAX_LENGTH = 100
 PROGRAMME_KEY_MAX_LENGTH = 40
 AUTHOR_MAX_LENGTH = 200
@@ -244,15 +250,16 @@ class ApiKey(SQLModel, table=True):
     revoked: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     # An owner key: the institution whose profile this key may change (null for every other key). Added
     # after the first release: `partnermatch db init` adds the column to older databases (migration 0002).
-    institution_id: str | None = Field(default=None, max_length=80, foreign_key="institution.id")
+    institution_id: str | None = Field(default=None, max_length=INSTITUTION_ID_MAX_LENGTH, foreign_key="institution.id")
 
 
 class FeedbackBase(SQLModel):
     """What an office reports about one suggested partner, with the profile version that suggested it."""
 
-    requester_id: str | None = Field(default=None, max_length=80, description="The requesting institution, if any")
-    institution_id: str = Field(min_length=1, max_length=80, foreign_key="institution.id", index=True,
-                                description="The suggested partner")
+    requester_id: str | None = Field(default=None, max_length=INSTITUTION_ID_MAX_LENGTH,
+                                     description="The requesting institution, if any")
+    institution_id: str = Field(min_length=1, max_length=INSTITUTION_ID_MAX_LENGTH, foreign_key="institution.id",
+                                index=True, description="The suggested partner")
     programme: str = Field(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH, index=True)
     profile_version_id: int = Field(ge=1, le=MAX_SQL_INT, foreign_key="weightprofileversion.id", index=True,
                                     description="`profile_version_id` of the suggestion response")

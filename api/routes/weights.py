@@ -49,17 +49,22 @@ from matcher.quick_eval import NOTE, ValidationSample
 from matcher.suggest import Matcher
 from matcher.types import MAX_AREAS, AreaKeys, ScoringProfile
 from matcher.whatif import compare_rankings
-from seed_data.tables import MAX_SQL_INT, PROFILE_NAME_MAX_LENGTH, PROFILE_NAME_PATTERN, WeightProfileVersion
+from seed_data.tables import (
+    MAX_SQL_INT,
+    PROFILE_NAME_MAX_LENGTH,
+    PROFILE_NAME_PATTERN,
+    PROFILE_REF_PATTERN,
+    WeightProfileVersion,
+)
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/weights", tags=["weights"], responses={**problem_responses(503), **auth_responses()})
 
-_REF_PATTERN = PROFILE_NAME_PATTERN.removesuffix("$") + r"(:[1-9][0-9]{0,8})?$"
 NamePath = Annotated[str, Path(max_length=PROFILE_NAME_MAX_LENGTH, pattern=PROFILE_NAME_PATTERN,
                                description="Profile name, e.g. horizon-europe-default")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_SQL_INT)]
-RefQuery = Annotated[str, Query(max_length=PROFILE_NAME_MAX_LENGTH + 10, pattern=_REF_PATTERN,
+RefQuery = Annotated[str, Query(max_length=PROFILE_NAME_MAX_LENGTH + 10, pattern=PROFILE_REF_PATTERN,
                                 description="name:version, or name for its latest version")]
 _READ = [Depends(require_office)]
 # An unsaved profile in a what-if comparison shows as "unsaved:0" with id 0 (stored ids start at 1).
