@@ -91,17 +91,30 @@ def _is_idea_project(project: Mapping[str, Any]) -> bool:
     return project["programme"] == IDEA_PROGRAMME and project.get("start_date") is not None
 
 
+def _idea_window(starts: Iterable[tuple[str, dt.date]], *, cutoff: dt.date, until: dt.date,
+                 restrict_to: set[str] | None) -> tuple[int, set[str], list[str]]:
+    """From (id, start date) of Horizon Europe projects: how many start on or after ``cutoff``, the ids
+    chosen (starting in ``[cutoff, until)``, of ``restrict_to`` when given) and the ``restrict_to`` ids that
+    are not projects of the window (sorted)."""
+    after_cutoff = [(project_id, start) for project_id, start in starts if start >= cutoff]
+    window = {project_id for project_id, start in after_cutoff if start < until}
+    if restrict_to is None:
+        return len(after_cutoff), window, []
+    return len(after_cutoff), window & restrict_to, sorted(restrict_to - window)
+
+
 def check_window(session: Session, *, cutoff: dt.date, until: dt.date, restrict_to: set[str] | None = None) -> int:
     """Horizon Europe projects starting in ``[cutoff, until)`` (those of ``restrict_to`` only, when given),
     read from the database in milliseconds, before the minutes of an evaluation; ``EmptyEvaluation`` when
     there are none."""
-    after_cutoff = session.exec(select(col(Project.id), col(Project.start_date)).where(
+    starts = session.exec(select(col(Project.id), col(Project.start_date)).where(
         col(Project.programme) == IDEA_PROGRAMME, col(Project.start_date) >= cutoff)).all()
-    window = {project_id for project_id, start in after_cutoff if start is not None and start < until}
-    chosen = window if restrict_to is None else window & restrict_to
+    n_after_cutoff, chosen, unmatched = _idea_window(
+        ((project_id, start) for project_id, start in starts if start is not None),
+        cutoff=cutoff, until=until, restrict_to=restrict_to)
     if not chosen:
-        raise EmptyEvaluation(cutoff=cutoff, until=until, n_in_window=0, n_after_cutoff=len(after_cutoff),
-                              unmatched=sorted(restrict_to - window) if restrict_to is not None else ())
+        raise EmptyEvaluation(cutoff=cutoff, until=until, n_in_window=0, n_after_cutoff=n_after_cutoff,
+                              unmatched=unmatched)
     return len(chosen)
 
 
@@ -158,7 +171,7 @@ def project_idea_queries(
     """Queries of the project-idea task: Horizon Europe projects starting in ``[cutoff, until)``."""
     assert index.as_of == cutoff, "the index must be built as of the cutoff"
     in_window = {str(p["id"]): p for p in projects
-                 if p["programme"] == "HORIZON" and p.get("start_date") and cutoff <= p["start_date"] < until
+                 if _is_idea_project(p) and cutoff <= p["start_date"] < until
                  and (restrict_to is None or p["id"] in restrict_to)}
     members: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for part in participations:
@@ -201,14 +214,13 @@ def idea_task(
     ``EmptyEvaluation`` when there is no query: checked on the rows first, before the index is built, and
     again on the queries made. ``restrict_to`` ids that are not projects of the window are logged.
     """
-    after_cutoff = [p for p in rows.projects if _is_idea_project(p) and p["start_date"] >= cutoff]
-    window_ids = {str(p["id"]) for p in after_cutoff if p["start_date"] < until}
-    unmatched = sorted(restrict_to - window_ids) if restrict_to is not None else []
-    chosen = window_ids if restrict_to is None else window_ids & restrict_to
+    n_after_cutoff, chosen, unmatched = _idea_window(
+        ((str(p["id"]), p["start_date"]) for p in rows.projects if _is_idea_project(p)),
+        cutoff=cutoff, until=until, restrict_to=restrict_to)
 
     def empty(n_in_window: int) -> EmptyEvaluation:
         return EmptyEvaluation(cutoff=cutoff, until=until, n_in_window=n_in_window,
-                               n_after_cutoff=len(after_cutoff), unmatched=unmatched)
+                               n_after_cutoff=n_after_cutoff, unmatched=unmatched)
 
     if not chosen:
         raise empty(0)

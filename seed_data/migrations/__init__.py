@@ -35,6 +35,10 @@ BASELINE_TABLES = frozenset({
 })  # fmt: skip
 
 
+# How the database is compared with the models, by ``env.py`` (autogenerate) and by ``compare``.
+COMPARE_OPTS: dict[str, Any] = {"compare_type": True, "render_as_batch": True}
+
+
 class SchemaError(RuntimeError):
     """The database's tables are not those of any partnermatch release, so they cannot be migrated."""
 
@@ -156,7 +160,7 @@ def downgrade(engine: Engine, *, target: str) -> str | None:
 def compare(connection: Connection, target_metadata: MetaData) -> list[Any]:
     """The differences Alembic's autogenerate finds between the database's schema and ``target_metadata``
     (an empty list when they agree), compared as ``env.py`` compares them."""
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
+    context = MigrationContext.configure(connection, opts=COMPARE_OPTS)
     return list(compare_metadata(context, target_metadata))
 
 

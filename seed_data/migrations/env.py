@@ -14,6 +14,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
+from seed_data.migrations import COMPARE_OPTS
+
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
@@ -33,9 +35,8 @@ def _render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal
 context.configure(
     connection=connection,
     target_metadata=config.attributes.get("target_metadata"),
-    render_as_batch=True,
     render_item=_render_item,
-    compare_type=True,
+    **COMPARE_OPTS,
 )
 with context.begin_transaction():
     context.run_migrations()
