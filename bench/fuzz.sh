@@ -6,7 +6,8 @@
 #   FUZZ_SEED=123 bench/fuzz.sh   replays a run (the seed is printed first)
 #
 # Prints, per database, the generated cases, server errors, schema violations and every other failure
-# kind with its first example; exits 1 if any case failed. PostgreSQL is started by tests/conftest.py.
+# kind with its first example; exits 1 if any case failed, if a database got no generated case, or if
+# pytest itself failed. PostgreSQL is started by tests/conftest.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,13 +24,14 @@ PARTNERMATCH_FUZZ_EXAMPLES="$examples" PARTNERMATCH_FUZZ_REPORT="$report" HF_HUB
     --hypothesis-seed="$seed" || status=$?
 echo "fuzz: pytest exited $status after $(( $(date +%s) - start )) s"
 
-.venv/bin/python - "$report" <<'PY'
+.venv/bin/python - "$report" "$status" <<'PY'
 import json
 import sys
 
 summaries = json.loads(open(sys.argv[1]).read() or "[]")
-failed = not summaries
+failed = not summaries or sys.argv[2] != "0"
 for s in summaries:
+    failed = failed or s["cases"] == 0  # nothing generated: nothing was fuzzed
     print(f"{s['database']:>10}: {s['cases']} generated cases ({s['stateful_cases']} in stateful scenarios), "
           f"{s['server_errors']} server errors, {s['schema_violations']} schema violations")
     for kind, count in sorted(s["failures"].items()):

@@ -177,7 +177,7 @@ def run(server: Server, args: argparse.Namespace, *, owner: str, officer: str) -
         except KeyboardInterrupt:  # stopped early (Ctrl-C): the figures so far
             print("stopped early", flush=True)  # noqa: T201
     if not figures:
-        return
+        raise SystemExit("no rebuild completed: no memory figure to report")
     first, last = figures[0], figures[-1]
     print(f"RSS after rebuild 1: {first:.0f} MiB, after rebuild {len(figures)}: {last:.0f} MiB, "  # noqa: T201
           f"highest {max(figures):.0f} MiB; last/first {last / first:.2f} (target <= 1.2)")
