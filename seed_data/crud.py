@@ -23,14 +23,18 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Enum, Table, bindparam, insert, select, update
+from sqlalchemy import Column, Enum, Table, bindparam, delete, insert, select, update
 from sqlmodel import Session, col
 
+from seed_data.evidence import refresh_evidence_flags
 from seed_data.files import DATA_DIR, read_csv_gz, read_json, read_jsonl_gz
 from seed_data.tables import (
     CatalogueLoad,
+    EvidenceItem,
     Institution,
+    ItemOrigin,
     Participation,
+    Partnership,
     PriorityArea,
     Programme,
     Project,
@@ -68,6 +72,8 @@ PROJECTS_FILE = "projects.jsonl.gz"
 PARTICIPATIONS_FILE = "participations.csv.gz"
 PRIORITY_AREAS_FILE = "priority_areas.json"
 PROGRAMMES_FILE = "programmes.json"
+EVIDENCE_ITEMS_FILE = "evidence_items.jsonl.gz"
+PARTNERSHIPS_FILE = "partnerships.jsonl.gz"
 
 Row = dict[str, Any]
 
@@ -83,6 +89,7 @@ class TableCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0  # shipped rows the files no longer hold (evidence items, partnerships)
 
 
 @dataclass
@@ -94,11 +101,13 @@ class LoadReport:
     institutions: TableCounts = field(default_factory=TableCounts)
     projects: TableCounts = field(default_factory=TableCounts)
     participations: TableCounts = field(default_factory=TableCounts)
+    evidence_items: TableCounts = field(default_factory=TableCounts)
+    partnerships: TableCounts = field(default_factory=TableCounts)
 
     @property
     def n_changed(self) -> int:
-        """Rows inserted or updated, over all tables (0 when the database already matched the files)."""
-        return sum(c.inserted + c.updated for c in self.tables().values())
+        """Rows inserted, updated or deleted, over all tables (0 when the database already matched the files)."""
+        return sum(c.inserted + c.updated + c.deleted for c in self.tables().values())
 
     def tables(self) -> dict[str, TableCounts]:
         """The counts by table, in load order."""
@@ -220,7 +229,7 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
                 f"{data_dir / step.file_name}: shipped catalogue file not found (run the build)"
             )
     keys: dict[str, set[tuple[Any, ...]]] = {}
-    unknown: list[tuple[str, str, str]] = []  # (where, column, id) of participation references
+    unknown: list[tuple[str, str, str]] = []  # (where, column, id) of references to other rows
     for step in plan:
         seen: set[tuple[Any, ...]] = set()
         try:
@@ -230,12 +239,10 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
                 if key in seen:
                     raise CatalogueError(f"{shipped.where()}: primary key {key} appears more than once")
                 seen.add(key)
-                if step.attr == "participations":
-                    if (row["project_id"],) not in keys["projects"]:
-                        unknown.append((shipped.where(), "project_id", row["project_id"]))
-                    institution_id = row["institution_id"]
-                    if institution_id is not None and (institution_id,) not in keys["institutions"]:
-                        unknown.append((shipped.where(), "institution_id", institution_id))
+                for column, parent in step.references:
+                    ref = row[column]
+                    if ref is not None and (ref,) not in keys[parent]:
+                        unknown.append((shipped.where(), column, ref))
         except CatalogueError:
             raise
         except (OSError, ValueError) as exc:  # not gzip, not UTF-8, not JSON
@@ -249,14 +256,15 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
 def _check_in_database(*, session: Session, unknown: list[tuple[str, str, str]]) -> None:
     """Raise for each participation reference (not in the shipped files) that the database lacks too."""
     found: dict[str, set[str]] = {}
-    for column, table in (("project_id", table_of(Project)), ("institution_id", table_of(Institution))):
+    for column, table in (("project_id", table_of(Project)), ("institution_id", table_of(Institution)),
+                          ("partner_id", table_of(Institution))):
         wanted = sorted({ref for _, col, ref in unknown if col == column})
         found[column] = set()
         for start in range(0, len(wanted), BATCH_SIZE):
             chunk = wanted[start : start + BATCH_SIZE]
             found[column] |= set(session.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
     problems = [
-        f"{where}: field '{column}': no such {column.removesuffix('_id')} in the shipped files "
+        f"{where}: field '{column}': no such {_REFERENCED[column]} in the shipped files "
         f"or the database (got {ref!r})"
         for where, column, ref in unknown
         if ref not in found[column]
@@ -265,7 +273,7 @@ def _check_in_database(*, session: Session, unknown: list[tuple[str, str, str]])
         shown = problems[:20]
         more = f"\n... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
         raise CatalogueError(
-            f"{len(problems)} participation references to unknown rows:\n" + "\n".join(shown) + more
+            f"{len(problems)} references to unknown rows:\n" + "\n".join(shown) + more
         )
 
 
@@ -286,6 +294,12 @@ def _merge_institution(shipped: Row, existing: Row) -> Row:
             *(p for p in imports if p not in shipped["provenance"]),
         ]
     return merged
+
+
+def _keep_imported(shipped: Row, existing: Row) -> Row:
+    """An evidence item or partnership an office imported stays as imported, even when the shipped
+    catalogue now holds the same record (same id)."""
+    return existing if existing["origin"] == ItemOrigin.imported.value else shipped
 
 
 def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -352,6 +366,10 @@ class _Step:
     file_name: str
     table: Table
     merge: Callable[[Row, Row], Row] | None = None
+    references: tuple[tuple[str, str], ...] = ()  # (column, attr of the step whose rows it names)
+    # Rows of the shipped catalogue (origin "catalogue") that the files no longer hold are deleted: a fact
+    # the build now rejects must not stay behind. Only for tables whose rows carry an origin.
+    prune_catalogue_rows: bool = False
 
 
 _PLAN = [
@@ -359,8 +377,15 @@ _PLAN = [
     _Step("programmes", PROGRAMMES_FILE, table_of(Programme)),
     _Step("institutions", INSTITUTIONS_FILE, table_of(Institution), _merge_institution),
     _Step("projects", PROJECTS_FILE, table_of(Project)),
-    _Step("participations", PARTICIPATIONS_FILE, table_of(Participation)),
+    _Step("participations", PARTICIPATIONS_FILE, table_of(Participation),
+          references=(("project_id", "projects"), ("institution_id", "institutions"))),
+    _Step("evidence_items", EVIDENCE_ITEMS_FILE, table_of(EvidenceItem), _keep_imported,
+          references=(("institution_id", "institutions"),), prune_catalogue_rows=True),
+    _Step("partnerships", PARTNERSHIPS_FILE, table_of(Partnership), _keep_imported,
+          references=(("institution_id", "institutions"), ("partner_id", "institutions")),
+          prune_catalogue_rows=True),
 ]
+_REFERENCED = {"project_id": "project", "institution_id": "institution", "partner_id": "institution"}
 
 
 def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress: bool = False) -> LoadReport:
@@ -396,6 +421,8 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
             _upsert(
                 session=session, shipped=shipped, rows=rows, counts=counts, merge=step.merge, advance=advance
             )
+            if step.prune_catalogue_rows:
+                counts.deleted = _prune(session=session, data_dir=data_dir, step=step)
             logger.info(
                 "%s: %d inserted, %d updated, %d unchanged",
                 step.attr,
@@ -403,10 +430,35 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
                 counts.updated,
                 counts.unchanged,
             )
+    # The shipped files give each institution the build's evidence flags; those with evidence the build does not
+    # know (imported items, an owner profile) get theirs from what the database holds.
+    _refresh_office_evidence_flags(session=session)
     load.completed = utc_now()
     session.add(load)
     session.commit()
     return report
+
+
+def _refresh_office_evidence_flags(*, session: Session) -> None:
+    imported = select(col(EvidenceItem.institution_id)).where(col(EvidenceItem.origin) == ItemOrigin.imported.value)
+    owners = select(col(Institution.id)).where(col(Institution.profile_owner).is_not(None))
+    ids = set(session.execute(imported).scalars()) | set(session.execute(owners).scalars())
+    if ids:
+        refresh_evidence_flags(session, ids)
+        session.commit()
+
+
+def _prune(*, session: Session, data_dir: Path, step: _Step) -> int:
+    """Delete rows of the shipped catalogue (origin "catalogue") that ``step``'s file no longer holds."""
+    table = step.table
+    _, rows = _read_rows(data_dir, step.file_name, table)
+    shipped = {row["id"] for row in rows}
+    stored = set(session.execute(select(table.c.id).where(table.c.origin == ItemOrigin.catalogue.value)).scalars())
+    stale = sorted(stored - shipped)
+    for start in range(0, len(stale), BATCH_SIZE):
+        session.execute(delete(table).where(table.c.id.in_(stale[start : start + BATCH_SIZE])))
+    session.commit()
+    return len(stale)
 
 
 def source_digest(data_dir: Path) -> str:

@@ -8,6 +8,7 @@ schema runs on SQLite and PostgreSQL without extra tables.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -79,6 +80,9 @@ class Institution(InstitutionBase, table=True):
     provenance: list[str] = _json_list()
     n_projects: int = 0
     has_research_evidence: bool = Field(default=False, index=True)
+    # "research" (projects, publications or an owner profile), "described" (only research fields and units
+    # from public web pages: what it works on, not a record of work done) or "none"; an EvidenceLevel value.
+    evidence_level: str = Field(default="none", max_length=20, index=True)
     profile_derived: str = ""
     profile_owner: str | None = None
     profile_owner_updated: dt.datetime | None = None
@@ -120,6 +124,114 @@ class Participation(SQLModel, table=True):
                                        max_length=INSTITUTION_ID_MAX_LENGTH)
     activity_type: str | None = Field(default=None, max_length=3)
     country: str | None = Field(default=None, max_length=2)
+
+
+class EvidenceType(StrEnum):
+    """What an evidence item is. ``eu_project`` items are the CORDIS projects (Project + Participation) and
+    ``owner_profile`` the owner's profile text (Institution.profile_owner); every other type is an
+    :class:`EvidenceItem` row."""
+
+    eu_project = "eu_project"
+    national_project = "national_project"
+    publication = "publication"
+    research_unit = "research_unit"
+    research_field = "research_field"
+    owner_profile = "owner_profile"
+
+
+# Types that show research done; an institution with items of the other types only is "described".
+RESEARCH_EVIDENCE_TYPES = frozenset({EvidenceType.eu_project, EvidenceType.national_project,
+                                     EvidenceType.publication, EvidenceType.owner_profile})
+
+
+class EvidenceLevel(StrEnum):
+    """How an institution's research is known (Institution.evidence_level)."""
+
+    research = "research"
+    described = "described"
+    none = "none"
+
+
+def evidence_level(types: Iterable[str]) -> EvidenceLevel:
+    """The evidence level of an institution holding items of ``types``."""
+    present = set(types)
+    if present & RESEARCH_EVIDENCE_TYPES:
+        return EvidenceLevel.research
+    return EvidenceLevel.described if present else EvidenceLevel.none
+
+
+class ItemOrigin(StrEnum):
+    """Where an evidence item or partnership row came from: the shipped catalogue (replaced by every load)
+    or an office's import (never touched by a load)."""
+
+    catalogue = "catalogue"
+    imported = "import"
+
+
+EVIDENCE_ID_MAX_LENGTH = 80
+SOURCE_MAX_LENGTH = 2000
+
+
+class EvidenceItem(SQLModel, table=True):
+    """One piece of research evidence of one institution that is not a CORDIS project: a national project,
+    a publication, a research unit or a research field.
+
+    ``text`` is what gets embedded (its vector lives in the embedding cache under the text's hash);
+    ``title`` is what people read. ``year`` is the start year of a project or the year of a publication,
+    ``None`` where unknown (undated items never count as recent). ``source`` is where the fact comes from:
+    a URL, or ``file:<name>#<record>`` for an import. ``id`` is a digest of institution, type and identity
+    (DOI, grant code or normalised title), so a re-import of the same record finds it again.
+    """
+
+    __tablename__ = "evidence_item"
+
+    id: str = Field(primary_key=True, max_length=EVIDENCE_ID_MAX_LENGTH)
+    institution_id: str = Field(foreign_key="institution.id", index=True, max_length=INSTITUTION_ID_MAX_LENGTH)
+    type: str = Field(max_length=30, index=True)  # an EvidenceType value (never eu_project or owner_profile)
+    title: str = Field(max_length=2000)
+    text: str
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    source: str = Field(max_length=SOURCE_MAX_LENGTH)
+    external_id: str | None = Field(default=None, max_length=300)  # DOI, grant code (IRN), …
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    origin: str = Field(default="catalogue", max_length=20, index=True)  # an ItemOrigin value
+    key_id: int | None = Field(default=None, foreign_key="apikey.id")
+    created: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class PartnershipType(StrEnum):
+    """A known tie between two institutions besides co-participation in a CORDIS project."""
+
+    branch_campus = "branch_campus"
+    dual_degree = "dual_degree"
+    mou = "mou"
+    erasmus_cbhe = "erasmus_cbhe"
+    erasmus_mobility = "erasmus_mobility"
+    joint_lab = "joint_lab"
+    joint_project = "joint_project"
+    other = "other"
+
+
+class Partnership(SQLModel, table=True):
+    """A known partnership of ``institution_id`` with a partner, typed and dated, with its source.
+
+    ``partner_id`` is the catalogue institution the partner's name resolved to, ``None`` where it resolved
+    to none (or to two): the edge is kept, by name, rather than dropped.
+    """
+
+    id: str = Field(primary_key=True, max_length=EVIDENCE_ID_MAX_LENGTH)
+    institution_id: str = Field(foreign_key="institution.id", index=True, max_length=INSTITUTION_ID_MAX_LENGTH)
+    partner_id: str | None = Field(default=None, foreign_key="institution.id", index=True,
+                                   max_length=INSTITUTION_ID_MAX_LENGTH)
+    partner_name: str = Field(max_length=500)
+    partner_country: str | None = Field(default=None, max_length=2)
+    type: str = Field(max_length=30)  # a PartnershipType value
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    description: str | None = Field(default=None, max_length=2000)
+    source: str = Field(max_length=SOURCE_MAX_LENGTH)
+    origin: str = Field(default="catalogue", max_length=20, index=True)  # an ItemOrigin value
+    key_id: int | None = Field(default=None, foreign_key="apikey.id")
+    created: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class PriorityArea(SQLModel, table=True):

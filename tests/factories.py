@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
 from seed_data import files
-from seed_data.tables import Institution, Participation, PriorityArea, Programme, Project
+from seed_data.tables import EvidenceItem, Institution, Participation, Partnership, PriorityArea, Programme, Project
 
 NU = "pic-953676162"
 UNIBO = "pic-999993953"
@@ -75,6 +75,7 @@ def mini_institutions() -> list[dict[str, Any]]:
             provenance=["he_org:953676162", "hipo:nu.edu.kz", "ror:052bx8q98"],
             n_projects=1,
             has_research_evidence=True,
+            evidence_level="research",
             profile_derived="Horizon Europe: Convergence of syntactic, prosodic, and interactional units in "
             "conversation (SPEAK). Research subjects: general language studies.",
         ),
@@ -95,6 +96,7 @@ def mini_institutions() -> list[dict[str, Any]]:
             provenance=["eche:I BOLOGNA01", "he_org:999993953", "ror:01111rn36"],
             n_projects=1,
             has_research_evidence=True,
+            evidence_level="research",
             profile_derived="Horizon Europe: Convergence of syntactic, prosodic, and interactional units in "
             "conversation (SPEAK). Research subjects: general language studies.",
         ),
@@ -116,6 +118,7 @@ def mini_institutions() -> list[dict[str, Any]]:
             provenance=["eche:I CAMERIN01", "he_org:999845737", "ror:0005w8d69"],
             n_projects=1,
             has_research_evidence=True,
+            evidence_level="research",
             profile_derived="Horizon Europe: MARine bioMass valorizAtion for fooD and fEed innovation "
             "(MARMADE). Research subjects: biomolecules; bioeconomy.",
         ),
@@ -249,7 +252,7 @@ def mini_programmes() -> list[dict[str, Any]]:
 
 
 def write_mini_catalogue(directory: Path) -> Path:
-    """Write the mini catalogue's five shipped files into ``directory`` (created if needed); return it."""
+    """Write the mini catalogue's shipped files into ``directory`` (created if needed); return it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files.write_jsonl_gz(directory / "institutions.jsonl.gz", mini_institutions())
@@ -257,13 +260,16 @@ def write_mini_catalogue(directory: Path) -> Path:
     files.write_csv_gz(directory / "participations.csv.gz", PARTICIPATION_HEADER, mini_participations())
     files.write_json(directory / "priority_areas.json", mini_priority_areas())
     files.write_json(directory / "programmes.json", mini_programmes())
+    # no curated evidence or partnerships in the mini catalogue: the files are there, empty, as a build writes them
+    files.write_jsonl_gz(directory / "evidence_items.jsonl.gz", [])
+    files.write_jsonl_gz(directory / "partnerships.jsonl.gz", [])
     return directory
 
 
 def dump_tables(session: Session) -> dict[str, list[dict[str, Any]]]:
     """Every row of every catalogue table, by primary key: two equal dumps prove that nothing changed."""
     dump: dict[str, list[dict[str, Any]]] = {}
-    for model in (Institution, Project, Participation, PriorityArea, Programme):
+    for model in (Institution, Project, Participation, PriorityArea, Programme, EvidenceItem, Partnership):
         table = model.__table__  # type: ignore[attr-defined]
         rows = session.execute(select(table).order_by(*table.primary_key.columns)).mappings()
         dump[table.name] = [dict(r) for r in rows]

@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 
 from seed_data import files
 from seed_data.crud import CatalogueError, LoadReport, TableCounts, load_catalogue
+from seed_data.evidence import field_text, item_id, item_identity
 from seed_data.importer import import_institutions
-from seed_data.tables import Institution, Participation, Project
+from seed_data.tables import EvidenceItem, Institution, ItemOrigin, Participation, Project
 from tests.factories import (
     MARMADE,
     NU,
@@ -44,6 +45,8 @@ def test_load_into_empty_database(session: Session, catalogue: Path) -> None:
         "institutions": (3, 0, 0),
         "projects": (2, 0, 0),
         "participations": (13, 0, 0),
+        "evidence_items": (0, 0, 0),
+        "partnerships": (0, 0, 0),
     }
     nu = session.get(Institution, NU)
     assert nu is not None
@@ -247,3 +250,41 @@ def test_jsonl_and_csv_round_trip(tmp_path: Path) -> None:
         encoding="utf-8"
     ) == '{\n "a": [\n  "Università"\n ],\n "z": 1\n}\n'
     assert files.read_json(tmp_path / "x.json") == {"z": 1, "a": ["Università"]}
+
+
+# --- evidence items and partnerships ---------------------------------------------------------------------------
+
+
+def _field_item(institution_id: str, subfield: str) -> dict:
+    return {"id": item_id(institution_id, "research_field", item_identity(title=subfield)),
+            "institution_id": institution_id, "type": "research_field", "title": subfield,
+            "text": field_text(subfield=subfield), "year": None, "source": "https://example.org/fields",
+            "external_id": None, "details": {}, "origin": "catalogue", "key_id": None, "created": None}
+
+
+def test_shipped_evidence_loads_stale_rows_go_and_imported_rows_stay(session: Session, catalogue: Path) -> None:
+    water, ai = _field_item(UNICAM, "Water Science and Technology"), _field_item(UNICAM, "Artificial Intelligence")
+    files.write_jsonl_gz(catalogue / "evidence_items.jsonl.gz", [water, ai])
+    first = load_catalogue(session=session, data_dir=catalogue)
+    assert (first.evidence_items.inserted, first.evidence_items.deleted) == (2, 0)
+    imported = EvidenceItem(**{**_field_item(NU, "Hydrology"), "origin": ItemOrigin.imported.value})
+    session.add(imported)
+    session.commit()
+
+    files.write_jsonl_gz(catalogue / "evidence_items.jsonl.gz", [water])  # the build no longer has the AI field
+    second = load_catalogue(session=session, data_dir=catalogue)
+    assert (second.evidence_items.unchanged, second.evidence_items.deleted) == (1, 1)
+    assert {r.id for r in session.exec(select(EvidenceItem)).all()} == {water["id"], imported.id}
+    nu = session.get(Institution, NU)
+    assert nu is not None and nu.has_research_evidence and nu.evidence_level == "research"
+
+
+def test_a_partnership_naming_an_unknown_institution_fails_before_any_write(session: Session,
+                                                                           catalogue: Path) -> None:
+    tie = {"id": "pt-1", "institution_id": NU, "partner_id": "pic-000000000", "partner_name": "Nobody",
+           "partner_country": "IT", "type": "mou", "year": 2020, "description": None,
+           "source": "https://example.org/mou", "origin": "catalogue", "key_id": None, "created": None}
+    files.write_jsonl_gz(catalogue / "partnerships.jsonl.gz", [tie])
+    with pytest.raises(CatalogueError, match=r"partnerships.jsonl.gz:row 1: field 'partner_id': no such institution"):
+        load_catalogue(session=session, data_dir=catalogue)
+    assert session.exec(select(Institution)).all() == []

@@ -47,6 +47,8 @@ def test_load_into_empty_database_then_again(pg_engine: Engine, catalogue: Path)
             (3, 0),
             (2, 0),
             (13, 0),
+            (0, 0),
+            (0, 0),
         ]
         assert second.n_changed == 0
         assert second.participations == TableCounts(unchanged=13)
