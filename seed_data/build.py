@@ -1,9 +1,11 @@
 """Build the shipped catalogue (``seed_data/data/``) from the raw public sources, deterministically.
 
-``build_catalogue(raw, out)`` reads every source (``sources.py``), merges records into institutions
-(``resolve.py``), attaches projects and participations, writes a profile text per institution from its
-real project evidence, resolves the priority areas and programmes (``reference.py``), and writes the
-files plus a build report. Same input, byte-identical output: everything is sorted, and nothing carries
+``build_catalogue(raw, out)`` reads every source (``sources.py``), repairs mojibake in names, merges records
+into institutions (``resolve.py``), applies the public-web facts about Kazakh institutions (``kz_web.py``:
+current names, duplicates merged, missing universities added, evidence items and partnerships attached by
+identity resolution, ``partners.py``), attaches projects and participations, writes a profile text per
+institution from its real evidence, resolves the priority areas and programmes (``reference.py``), and
+writes the files plus a build report. Same input, byte-identical output: everything is sorted, and nothing carries
 a timestamp.
 """
 
@@ -12,12 +14,16 @@ from __future__ import annotations
 import csv
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from seed_data import files
-from seed_data.names import smart_title
+from seed_data.evidence import field_text, item_id, item_identity, partnership_id, project_item_text, unit_text
+from seed_data.kz_web import KzWebData, WebRecord, WebReject, read_kz_web, repair_text, subfield_names
+from seed_data.names import fold, smart_title, web_host
+from seed_data.partners import PartnerResolver, is_acronym
 from seed_data.reference import (
     REFERENCE_DIR,
     check_references,
@@ -31,7 +37,7 @@ from seed_data.reference import (
 from seed_data.resolve import Merge, resolve
 from seed_data.search import InstitutionIndex, SearchRow
 from seed_data.sources import OPENALEX_TOPICS, ParticipationRow, Rejected, SourceRecord, read_all
-from seed_data.tables import InstitutionKind
+from seed_data.tables import EvidenceType, InstitutionKind, ItemOrigin, evidence_level
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +148,13 @@ def _institution_id(row: dict[str, Any], taken: set[str]) -> str:
     return candidate
 
 
-def _profile(row: dict[str, Any], projects: list[dict[str, Any]], h2020_parts: Counter[str]) -> str:
-    """Profile text from real evidence only: subjects, keywords, then recent projects, bounded in length."""
+def _profile(row: dict[str, Any], projects: list[dict[str, Any]], h2020_parts: Counter[str],
+             items: Sequence[dict[str, Any]] = ()) -> str:
+    """Profile text from real evidence only: subjects, keywords, research fields and units, then recent
+    projects (Horizon Europe and those from public web pages), bounded in length."""
     where = ", ".join(p for p in [row["city"], row["country"]] if p)
     head = f"{row['name']} ({row['kind']}, {where})."
-    if not projects and not h2020_parts:
+    if not projects and not h2020_parts and not items:
         return head + " No project evidence in the catalogue's sources."
     parts = [head]
     subjects = Counter(path.rsplit("/", 1)[-1] for p in projects for path in p["euroscivoc"])
@@ -158,17 +166,45 @@ def _profile(row: dict[str, Any], projects: list[dict[str, Any]], h2020_parts: C
     if h2020_parts:
         names = [H2020_PART_NAMES.get(part, part) for part, _ in h2020_parts.most_common()]
         parts.append("H2020 participation in: " + "; ".join(names) + ".")
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:  # in file order: the most evident field first
+        by_type[item["type"]].append(item)
+    fields = by_type.get(EvidenceType.research_field.value, [])
+    if fields:
+        parts.append("Research fields: " + "; ".join(i["title"] for i in fields[:N_PROFILE_FIELDS]) + ".")
+    units = by_type.get(EvidenceType.research_unit.value, [])
+    if units:
+        described = [i["title"] + (f" ({_cut(i['details'].get('topic'), UNIT_TOPIC_CHARS)})"
+                                   if i["details"].get("topic") else "") for i in units[:N_PROFILE_UNITS]]
+        parts.append("Research units: " + "; ".join(described) + ".")
     text = " ".join(parts)
-    for project in projects:  # already most recent first
-        objective = " ".join((project["objective"] or "").split())
-        if len(objective) > OBJECTIVE_EXCERPT_CHARS:
-            objective = objective[:OBJECTIVE_EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"
-        entry = f" Project {project['acronym'] or project['id']} ({(project['start_date'] or '')[:4]}): " \
-                f"{project['title']}. {objective}"
+    if len(text) > PROFILE_MAX_CHARS:
+        text = _cut(text, PROFILE_MAX_CHARS)
+    entries: list[tuple[str, str]] = []  # (start, entry): every project, most recent first
+    for project in projects:
+        objective = _cut(" ".join((project["objective"] or "").split()), OBJECTIVE_EXCERPT_CHARS)
+        entries.append(((project["start_date"] or "")[:4],
+                        f" Project {project['acronym'] or project['id']} ({(project['start_date'] or '')[:4]}): "
+                        f"{project['title']}. {objective}"))
+    for item in by_type.get(EvidenceType.national_project.value, []):
+        details = item["details"]
+        label = f"Project {details['code']}" if details.get("code") else "Project"
+        when = f" ({details['years']})" if details.get("years") else ""
+        funder = f" Funded by {details['funder']}." if details.get("funder") else ""
+        entries.append((str(item["year"] or ""), f" {label}{when}: {item['title'].rstrip('.')}.{funder}"))
+    for _, entry in sorted(entries, key=lambda e: e[0], reverse=True):  # stable: EU projects first within a year
         if len(text) + len(entry) > PROFILE_MAX_CHARS:
             break
         text += entry
     return text
+
+
+def _cut(text: str | None, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis when cut."""
+    text = text or ""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 def _country_group(country: str, groups: dict[str, frozenset[str]]) -> str:
@@ -194,11 +230,324 @@ def _merge_rows(merges: Iterable[Merge]) -> list[dict[str, str]]:
              "accepted": "yes" if m.accepted else "no", "evidence": m.evidence, "note": m.note} for m in merges]
 
 
+# ---------------------------------------------------------------------------------------------------------
+# kz_public_web: renames, merges, new institutions, evidence items and partnerships (SOURCES.md section 9)
+
+KZ_WEB = "kz_public_web"
+KZ_MERGE_REASON = "kz_public_web_same_as"
+KZ_COUNTRY = "KZ"
+# Countries whose evidence the build report details (Kazakhstan and the other Central Asian states).
+EVIDENCE_REPORT_COUNTRIES = ("KZ", "KG", "UZ", "TJ", "TM")
+# Id of a new institution without a website: this prefix and a slug of its name (cut to this length).
+KZ_SLUG_PREFIX = "kzweb-"
+KZ_SLUG_MAX_LENGTH = 60
+# Profile lines of the web facts (bounded like the rest of the profile by PROFILE_MAX_CHARS).
+N_PROFILE_FIELDS = 12
+N_PROFILE_UNITS = 15
+UNIT_TOPIC_CHARS = 80
+IDENTIFIER_FIELDS = ("legal_name", "short_name", "native_name", "city", "ror_id", "pic", "erasmus_code", "website")
+EVIDENCE_FIELDS = ["id", "institution_id", "type", "title", "text", "year", "source", "external_id", "details",
+                   "origin", "key_id", "created"]
+PARTNERSHIP_FIELDS = ["id", "institution_id", "partner_id", "partner_name", "partner_country", "type", "year",
+                      "description", "source", "origin", "key_id", "created"]
+
+
+def _repair_records(records: list[SourceRecord]) -> Counter[str]:
+    """Repair mojibake in every name of every source record (ftfy); count the names changed per source."""
+    repaired: Counter[str] = Counter()
+
+    def fix(value: str) -> str:
+        fixed = repair_text(value)
+        if fixed != value:
+            repaired[record.source] += 1
+        return fixed
+
+    for record in records:
+        record.name = fix(record.name)
+        record.names = [fix(n) for n in record.names]
+        record.acronyms = [fix(a) for a in record.acronyms]
+        for attr in ("legal_name", "native_name", "city"):
+            value = getattr(record, attr)
+            if value:
+                setattr(record, attr, fix(value))
+    return repaired
+
+
+def _add_aliases(row: dict[str, Any], names: Iterable[str]) -> None:
+    """Append ``names`` to the row's aliases, skipping its name and aliases it already has (case-folded)."""
+    seen = {row["name"].casefold(), *(a.casefold() for a in row["aliases"])}
+    for name in names:
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            row["aliases"].append(name)
+
+
+def _rename(row: dict[str, Any], name: str, aliases: list[str], city: str | None) -> bool:
+    """Give ``row`` its current ``name`` (the old one kept as an alias); return whether the name changed."""
+    old = row["name"]
+    changed = name != old
+    if changed:
+        row["name"] = name
+        row["aliases"] = [a for a in row["aliases"] if a.casefold() != name.casefold()]
+        _add_aliases(row, [old])
+    _add_aliases(row, aliases)
+    if city:
+        row["city"] = city
+    return changed
+
+
+def _merge_into(survivor: dict[str, Any], other: dict[str, Any]) -> str:
+    """Fold ``other`` into ``survivor``: names, domains, provenance, and identifiers the survivor lacks.
+
+    Returns a note on identifiers both rows hold with different values (the survivor's are kept)."""
+    _add_aliases(survivor, [other["name"], *other["aliases"]])
+    survivor["domains"] = sorted(set(survivor["domains"]) | set(other["domains"]))
+    survivor["provenance"] = sorted(set(survivor["provenance"]) | set(other["provenance"]))
+    conflicts = []
+    for key in IDENTIFIER_FIELDS:
+        if not survivor.get(key):
+            survivor[key] = other.get(key)
+        elif other.get(key) and other[key] != survivor[key] and key in ("pic", "ror_id", "erasmus_code"):
+            conflicts.append(f"{key} {other[key]} dropped for {survivor[key]}")
+    return "; ".join(conflicts)
+
+
+def _slug(name: str) -> str:
+    slug = "-".join("".join(c if c.isascii() and c.isalnum() else " " for c in fold(name)).split())
+    return slug[:KZ_SLUG_MAX_LENGTH].rstrip("-") or "unnamed"
+
+
+def _new_institution(record: WebRecord, taken: set[str]) -> dict[str, Any]:
+    """A catalogue row for a ``missing_institutions.jsonl`` record, its id in the catalogue's scheme."""
+    host = web_host(record.website)
+    base = f"web-{host}" if host else KZ_SLUG_PREFIX + _slug(record.name)
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    taken.add(candidate)
+    native = next((n for n in record.names if any("\u0400" <= c <= "\u04ff" for c in n)), None)
+    return {
+        "name": record.name,
+        "legal_name": None,
+        "short_name": next((n for n in record.names if is_acronym(n)), None),
+        "native_name": native,
+        "country": KZ_COUNTRY,
+        "city": record.city,
+        "kind": (record.kind or InstitutionKind.other).value,
+        "ror_id": None,
+        "pic": None,
+        "erasmus_code": None,
+        "website": record.website,
+        "aliases": [n for n in record.names if n.casefold() != record.name.casefold()],
+        "domains": [host] if host else [],
+        "provenance": [f"{KZ_WEB}:{host or _slug(record.name)}"],
+        "id": candidate,
+    }
+
+
+def _items_of(institution_id: str, record: WebRecord) -> list[dict[str, Any]]:
+    """The evidence item rows of one record's research fields, units and projects."""
+    items = []
+
+    def add(kind: EvidenceType, title: str, text: str, year: int | None, source: str, external_id: str | None,
+            details: dict[str, Any]) -> None:
+        identity = item_identity(title=title, external_id=external_id)
+        items.append({"id": item_id(institution_id, kind, identity), "institution_id": institution_id,
+                      "type": kind.value, "title": title, "text": text, "year": year, "source": source,
+                      "external_id": external_id, "details": details, "origin": ItemOrigin.catalogue.value,
+                      "key_id": None, "created": None})
+
+    for f in record.fields:
+        add(EvidenceType.research_field, f.subfield, field_text(subfield=f.subfield, basis=f.basis), None, f.url,
+            None, {"subfield": f.subfield, "basis": f.basis})
+    for u in record.units:
+        add(EvidenceType.research_unit, u.name, unit_text(name=u.name, topic=u.topic), None, u.url, None,
+            {"topic": u.topic})
+    for p in record.projects:
+        add(EvidenceType.national_project, p.title, project_item_text(title=p.title, funder=p.funder), p.start_year,
+            p.url, p.code, {"code": p.code, "funder": p.funder, "years": p.years, "partners": list(p.partners)})
+    return items
+
+
+@dataclass
+class KzWebResult:
+    """What the kz_public_web step did: the rows it made and the figures for the build report."""
+
+    items: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    partnerships: list[dict[str, Any]] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    rejects: list[WebReject] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: set[str]) -> KzWebResult:
+    """Apply renamed.csv, add the missing institutions and attach the evidence records (changes
+    ``institutions`` in place: renamed, merged rows removed, new rows appended)."""
+    result = KzWebResult(rejects=list(data.rejects))
+    by_id = {r["id"]: r for r in institutions}
+    renamed: list[str] = []
+
+    # 1. renamed.csv: current names; rows that are another row again merge into it
+    for ren in data.renamed:
+        row = by_id.get(ren.catalogue_id)
+        if row is None:
+            result.rejects.append(WebReject("renamed.csv", ren.line, "catalogue_id",
+                                            f"no catalogue row {ren.catalogue_id!r}"))
+            continue
+        if ren.same_as is None:
+            if _rename(row, ren.name, ren.aliases, ren.city):
+                renamed.append(row["id"])
+            row["provenance"] = sorted({*row["provenance"], f"{KZ_WEB}:renamed.csv#{ren.line}"})
+            continue
+        survivor = by_id.get(result.merged_into.get(ren.same_as, ren.same_as))
+        if survivor is None or survivor is row:
+            why = "is the row itself" if survivor is row else "does not exist"
+            result.rejects.append(WebReject("renamed.csv", ren.line, "current_name",
+                                            f"same-as row {ren.same_as!r} {why}"))
+            continue
+        note = _merge_into(survivor, row)
+        _rename(survivor, ren.name, ren.aliases, ren.city)
+        survivor["provenance"] = sorted({*survivor["provenance"], f"{KZ_WEB}:renamed.csv#{ren.line}"})
+        result.merged_into[row["id"]] = survivor["id"]
+        for merged, target in list(result.merged_into.items()):
+            if target == row["id"]:
+                result.merged_into[merged] = survivor["id"]
+        del by_id[row["id"]]
+        result.merges.append(Merge(KZ_MERGE_REASON, row["id"], survivor["id"], ren.url, 100.0, True,
+                                   note or f"renamed.csv line {ren.line}"))
+    institutions[:] = [r for r in institutions if r["id"] in by_id]
+
+    # 2. missing_institutions.jsonl: new rows, unless identity resolution finds them in the catalogue
+    resolver = PartnerResolver.from_rows(institutions)
+    attach: list[tuple[str, WebRecord]] = []
+    created: list[str] = []
+    missing_matched: Counter[str] = Counter()
+    unmatched: list[dict[str, Any]] = []
+    for record in data.missing:
+        match = resolver.resolve(record.name, KZ_COUNTRY, website=record.website, other_names=record.names)
+        if match.how == "ambiguous":
+            unmatched.append({"record": record.key, "name": record.name, "how": "ambiguous",
+                              "candidates": list(match.candidates)})
+            continue
+        if match.institution_id is not None:
+            missing_matched[match.how] += 1
+            attach.append((match.institution_id, record))
+            continue
+        row = _new_institution(record, taken)
+        institutions.append(row)
+        by_id[row["id"]] = row
+        resolver.add(row)
+        created.append(row["id"])
+        attach.append((row["id"], record))
+
+    # 3. institutions_evidence.jsonl: by catalogue id (a merged-away id means its survivor), website, names
+    matched: Counter[str] = Counter()
+    for record in data.evidence:
+        target = result.merged_into.get(record.catalogue_id or "", record.catalogue_id or "")
+        if target in by_id:
+            matched["id"] += 1
+            attach.append((target, record))
+            continue
+        match = resolver.resolve(record.name, KZ_COUNTRY, website=record.website, other_names=record.names)
+        if match.institution_id is None:
+            unmatched.append({"record": record.key, "name": record.name, "catalogue_id": record.catalogue_id,
+                              "how": match.how, "candidates": list(match.candidates)})
+            continue
+        matched[match.how] += 1
+        attach.append((match.institution_id, record))
+
+    # 4. items and partnerships, deduplicated by id within an institution
+    seen: set[str] = set()
+    duplicates = 0
+    partners_how: Counter[str] = Counter()
+    for institution_id, record in attach:
+        for item in _items_of(institution_id, record):
+            if item["id"] in seen:
+                duplicates += 1
+                continue
+            seen.add(item["id"])
+            result.items[institution_id].append(item)
+        for fact in record.partnerships:
+            pid = partnership_id(institution_id, fact.partner, fact.country, fact.type, fact.year)
+            if pid in seen:
+                duplicates += 1
+                continue
+            seen.add(pid)
+            match = resolver.resolve(fact.partner, fact.country)
+            partner_id, how = match.institution_id, match.how
+            if partner_id == institution_id:  # a partner name that is the institution itself: no edge to itself
+                partner_id, how = None, "self"
+            partners_how[how] += 1
+            result.partnerships.append({
+                "id": pid, "institution_id": institution_id, "partner_id": partner_id, "partner_name": fact.partner,
+                "partner_country": fact.country, "type": fact.type.value, "year": fact.year,
+                "description": fact.what, "source": fact.url, "origin": ItemOrigin.catalogue.value,
+                "key_id": None, "created": None})
+
+    items = [i for rows in result.items.values() for i in rows]
+    resolved = sum(n for how, n in partners_how.items() if how in ("ror", "website", "name"))
+    result.report = {
+        "records_read": {"institutions_evidence": len(data.evidence), "missing_institutions": len(data.missing),
+                         "renamed": len(data.renamed)},
+        "evidence_records_matched": dict(sorted(matched.items())),
+        "missing_institutions_matched": dict(sorted(missing_matched.items())),
+        "created": len(created),
+        "created_ids": sorted(created),
+        "renamed": len(renamed),
+        "renamed_ids": sorted(renamed),
+        "merged": [{"merged": m.left, "into": m.right, "note": m.note} for m in result.merges],
+        "unmatched": unmatched,
+        "rejected": {
+            "total": len(result.rejects),
+            "by_reason": dict(sorted(Counter(_reject_reason(r) for r in result.rejects).items())),
+            "list": [f"{r.file}:{r.row} {r.fact}: {r.reason}" for r in result.rejects],
+        },
+        "items_by_type": dict(sorted(Counter(i["type"] for i in items).items())),
+        "duplicates_dropped": duplicates,
+        "partnerships": {"total": len(result.partnerships), "resolved": resolved,
+                         "unresolved": len(result.partnerships) - resolved,
+                         "by_how": dict(sorted(partners_how.items()))},
+    }
+    return result
+
+
+def _reject_reason(reject: WebReject) -> str:
+    """A reject's reason without the value it names, so the report can count rejects by kind."""
+    reason = reject.reason.split(":")[0]
+    for word in ("subfield", "country", "type", "url", "year", "years", "kind"):
+        if reason.startswith(word + " "):
+            return f"{reject.fact.split('[')[0]}: {word} invalid"
+    return f"{reject.fact.split('[')[0]}: {reason}"
+
+
+def _evidence_report(institutions: list[dict[str, Any]], types: dict[str, set[str]]) -> dict[str, Any]:
+    """Per Central Asian country: institutions, universities, and how their research is known."""
+    out: dict[str, Any] = {}
+    for country in EVIDENCE_REPORT_COUNTRIES:
+        rows = [r for r in institutions if r["country"] == country]
+        levels = Counter(r["evidence_level"] for r in rows)
+        by_type = Counter(t for r in rows for t in types.get(r["id"], ()))
+        universities = [r for r in rows if r["kind"] == InstitutionKind.university.value]
+        out[country] = {
+            "total": len(rows),
+            "universities": len(universities),
+            "with_research_evidence": levels["research"],
+            "described_only": levels["described"],
+            "none": levels["none"],
+            "institutions_with_type": dict(sorted(by_type.items())),
+            "universities_by_level": dict(sorted(Counter(r["evidence_level"] for r in universities).items())),
+        }
+    return out
+
+
 def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR) -> dict[str, Any]:
     """Build the catalogue files from the raw sources in ``raw`` into ``out``; return the build report."""
     data = read_all(raw)
     logger.info("read %d source records, %d projects, %d participation rows",
                 len(data.records), len(data.projects), len(data.participations))
+    repaired = _repair_records(data.records)
+    topics_rows = read_openalex_topics(raw / OPENALEX_TOPICS)
     with (reference_dir / "same_as.csv").open(encoding="utf-8", newline="") as handle:
         same_as = [(r["left"], r["right"], r["evidence"]) for r in csv.DictReader(handle)]
     clusters, merges = resolve(data.records, same_as=same_as)
@@ -218,6 +567,9 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
             if record.pic:
                 pic_owner[record.pic] = row["id"]
         institutions.append(row)
+    cities = {r["id"]: r["city"] for r in institutions}
+    kz = _apply_kz_web(read_kz_web(raw, subfield_names(topics_rows), cities=cities), institutions, taken)
+    pic_owner = {pic: kz.merged_into.get(owner, owner) for pic, owner in pic_owner.items()}
 
     projects = {str(p["id"]): p for p in data.projects}
     participations: list[ParticipationRow] = []
@@ -244,11 +596,17 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
             by_institution[owner].append(project)
         elif project.get("programme_part"):
             h2020_parts[owner].update(str(project["programme_part"]).split(";"))
+    types: dict[str, set[str]] = {}
     for row in institutions:
         own = sorted(by_institution.get(row["id"], []), key=lambda p: (p["start_date"] or "", p["id"]), reverse=True)
+        items = kz.items.get(row["id"], [])  # in file order: a record lists its most evident fields first
         row["n_projects"] = len(project_sets.get(row["id"], ()))
-        row["has_research_evidence"] = bool(own)
-        row["profile_derived"] = _profile(row, own, h2020_parts.get(row["id"], Counter()))
+        # an EU project counts as evidence when it has a text to embed (Horizon Europe: title and objective)
+        types[row["id"]] = {i["type"] for i in items} | (
+            {EvidenceType.eu_project.value} if any(p["title"] or p["objective"] for p in own) else set())
+        row["has_research_evidence"] = bool(types[row["id"]])
+        row["evidence_level"] = evidence_level(types[row["id"]]).value
+        row["profile_derived"] = _profile(row, own, h2020_parts.get(row["id"], Counter()), items)
         row["profile_owner"] = None
         row["profile_owner_updated"] = None
 
@@ -265,7 +623,6 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     errors = [p for p in problems if p not in unused_paths]
     if errors:
         raise ValueError("reference data does not match the raw sources:\n" + "\n".join(errors))
-    topics_rows = read_openalex_topics(raw / OPENALEX_TOPICS)
     area_rows = [resolve_area(area, topics_rows=topics_rows) for area in areas]
     programme_rows = [
         {**p.model_dump(), "partner_countries": {role: sorted(expand_countries(entries, groups_spec))
@@ -273,8 +630,12 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
         for p in programmes
     ]
 
-    report = _report(data.counts, institutions, merges, rejected, participations, projects, groups)
+    merges = [*merges, *kz.merges]
+    report = _report(data.counts, institutions, merges, rejected, participations, projects, groups, types)
     report["reference_warnings"] = unused_paths
+    report["mojibake_repaired"] = dict(sorted(repaired.items()))
+    report["kz_public_web"] = kz.report
+    report["evidence"] = _evidence_report(institutions, types)
     out.mkdir(parents=True, exist_ok=True)
     files.write_jsonl_gz(out / "institutions.jsonl.gz", sorted(institutions, key=lambda r: r["id"]))
     files.write_jsonl_gz(out / "projects.jsonl.gz", [_project_row(p) for _, p in sorted(projects.items())])
@@ -283,6 +644,11 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     files.write_csv_gz(out / "participations.csv.gz", PARTICIPATION_FIELDS,
                        [dict(zip(PARTICIPATION_FIELDS, row, strict=True)) for row in part_rows])
     files.write_csv_gz(out / "merges.csv.gz", MERGE_FIELDS, _merge_rows(merges))
+    all_items = sorted((i for rows in kz.items.values() for i in rows), key=lambda i: i["id"])
+    files.write_jsonl_gz(out / "evidence_items.jsonl.gz", [{k: i[k] for k in EVIDENCE_FIELDS} for i in all_items])
+    all_partnerships = sorted(kz.partnerships, key=lambda p: p["id"])
+    files.write_jsonl_gz(out / "partnerships.jsonl.gz",
+                         [{k: p[k] for k in PARTNERSHIP_FIELDS} for p in all_partnerships])
     files.write_json(out / "priority_areas.json", area_rows)
     files.write_json(out / "programmes.json", programme_rows)
     files.write_json(out / "country_groups.json", {k: v.model_dump() for k, v in sorted(groups_spec.items())})
@@ -307,6 +673,7 @@ def _report(
     participations: list[ParticipationRow],
     projects: dict[str, dict[str, Any]],
     groups: dict[str, frozenset[str]],
+    types: dict[str, set[str]],
 ) -> dict[str, Any]:
     by_group: dict[str, Counter[str]] = defaultdict(Counter)
     for row in institutions:
@@ -336,10 +703,14 @@ def _report(
             "by_country_group": {g: sum(c.values()) for g, c in sorted(by_group.items())},
             "by_country_group_and_kind": {g: dict(sorted(c.items())) for g, c in sorted(by_group.items())},
             "by_kind": dict(sorted(Counter(r["kind"] for r in institutions).items())),
-            "with_project_evidence": sum(r["has_research_evidence"] for r in institutions),
+            # Horizon Europe projects with text (the only project evidence before kz_public_web)
+            "with_project_evidence": sum(EvidenceType.eu_project.value in types[r["id"]] for r in institutions),
+            "with_any_evidence": sum(r["has_research_evidence"] for r in institutions),
+            "by_evidence_level": dict(sorted(Counter(r["evidence_level"] for r in institutions).items())),
             "with_any_project": sum(r["n_projects"] > 0 for r in institutions),
             "kazakhstan": {"total": len(kz), "universities": sum(r["kind"] == "university" for r in kz),
-                           "with_project_evidence": sum(r["has_research_evidence"] for r in kz)},
+                           "with_project_evidence": sum(EvidenceType.eu_project.value in types[r["id"]] for r in kz),
+                           "by_evidence_level": dict(sorted(Counter(r["evidence_level"] for r in kz).items()))},
             "by_source": dict(sorted(Counter(s for r in institutions
                                              for s in {p.split(":")[0] for p in r["provenance"]}).items())),
         },
