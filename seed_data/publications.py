@@ -515,12 +515,25 @@ def merge_duplicates(
     """
     merged: list[PublicationRecord] = []
     pairs: list[tuple[int, int]] = []
+    # Only records sharing a DOI or a normalised title can be the same: look those up instead of comparing
+    # every pair (5,000 records would be 12.5 million comparisons). A kept record is indexed under every DOI
+    # and title it has had, and ``_same`` decides on its current values.
+    by_key: dict[str, list[int]] = {}
+
+    def index(position: int, record: PublicationRecord) -> None:
+        for key in (f"doi:{record.doi}" if record.doi else None, f"title:{normalise_title(record.title)}"):
+            if key is not None and position not in by_key.setdefault(key, []):
+                by_key[key].append(position)
+
     for record in records:
-        for position, kept in enumerate(merged):
-            if _same(kept, record):
-                merged[position] = _merge(kept, record)
-                pairs.append((kept.record_no, record.record_no))
-                break
-        else:
+        keys = [f"doi:{record.doi}" if record.doi else "", f"title:{normalise_title(record.title)}"]
+        candidates = sorted({p for key in keys for p in by_key.get(key, ())})
+        position = next((p for p in candidates if _same(merged[p], record)), None)
+        if position is None:
             merged.append(record)
+            index(len(merged) - 1, record)
+        else:
+            pairs.append((merged[position].record_no, record.record_no))
+            merged[position] = _merge(merged[position], record)
+            index(position, merged[position])
     return merged, pairs
