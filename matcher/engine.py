@@ -12,30 +12,39 @@ import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlmodel import Session
 
 import embeddings.cache
+import matcher.evidence
 import matcher.texts
 from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
+from matcher.evidence import (
+    COPARTICIPATION,
+    EVIDENCE_WEIGHTS_FILE,
+    EvidenceWeights,
+    area_strength_of,
+    item_weights,
+    load_evidence_weights,
+    percentile_among,
+    pooled_vectors,
+    raw_area_strength,
+)
 from matcher.texts import area_text, project_text
 from seed_data.fingerprint import code_digest, combine, table_digests
-from seed_data.tables import PriorityArea, Programme, table_of
+from seed_data.tables import EvidenceType, PriorityArea, Programme, table_of
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
-# An institution is strong in an area when several of its projects are close to the area's description,
-# not when one is: strength is the mean similarity of its best AREA_TOP_PROJECTS projects.
-AREA_TOP_PROJECTS = 3
 # Track record counts projects with a recency decay: a project's weight halves every this many years.
 TRACK_RECORD_HALF_LIFE_YEARS = 4.0
 # Cosine calibration is tabulated at this many steps per unit of cosine (1/1024: far below score gaps).
@@ -87,24 +96,38 @@ class CatalogueIndex:
     has_charter: npt.NDArray[np.bool_]  # (n,) Erasmus charter (ECHE) holder
     vectors: npt.NDArray[np.float32]  # (n, dim) unit rows; zero rows without evidence
     projects: list[ProjectInfo]  # projects known as of the index date
-    project_vectors: npt.NDArray[np.float32]  # (n_projects, dim); zero rows for projects without text
+    # (n_projects + n_items, dim): CORDIS projects (zero rows for those without text), then the other items
+    evidence_vectors: npt.NDArray[np.float32]
+    evidence_weights: FloatArray  # (n_projects + n_items,) type x recency weight; 0 for projects without text
+    items: list[ItemInfo]  # evidence items other than CORDIS projects, aligned with evidence rows n_projects..
+    items_of: sp.csr_matrix  # (n, n_items) the item's weight in its institution's row
     membership: sp.csr_matrix  # (n_nodes, n_projects) 1 where the node took part
     coordinated: sp.csr_matrix  # (n_nodes, n_projects) 1 where it coordinated
-    graph: sp.csr_matrix  # (n_nodes, n_nodes) 1 for co-participation, zero diagonal
+    coparticipation: sp.csr_matrix  # (n_nodes, n_nodes) the co-participation weight, zero diagonal
+    tie_graph: sp.csr_matrix  # (n_nodes, n_nodes) known partnerships, weighted by type
+    ties: list[TieInfo]  # the known partnerships between catalogue institutions behind tie_graph
+    graph: sp.csr_matrix  # (n_nodes, n_nodes) the larger of co-participation and tie weights
     adamic_adar_weights: FloatArray  # (n_nodes,) 1/log(degree) for degree >= 2, else 0
     node_names: list[str]  # (n_nodes,) institution names, then "PIC <number>"
     area_keys: list[str]
     area_names: list[str]
     area_vectors: npt.NDArray[np.float32]  # (n_areas, dim)
+    raw_strength: FloatArray  # (n, n_areas) mean of the best weighted item similarities
     area_strength: FloatArray  # (n, n_areas) percentile in [0, 1] among institutions with evidence
     track_record: FloatArray  # (n,) percentile in [0, 1] among institutions with projects
     thematic_quantiles: FloatArray  # cosine quantiles of random institution pairs, for calibration
     programmes: dict[str, dict[str, Any]]
+    weights: EvidenceWeights
+    reference_year: int  # the year item ages are counted from
     as_of: dt.date | None = None
     stats: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._project_has_text = np.linalg.norm(self.project_vectors, axis=1) > 0
+        self._project_has_text = self.evidence_weights[: len(self.projects)] > 0
+        self._ties_by_pair: dict[tuple[int, int], list[TieInfo]] = {}
+        for tie in self.ties:
+            for pair in (tie.rows, tie.rows[::-1]):
+                self._ties_by_pair.setdefault(pair, []).append(tie)
         self._evidence_rows = np.flatnonzero(self.has_evidence)
         self._evidence_vectors = np.ascontiguousarray(self.vectors[self._evidence_rows])
         grid = np.linspace(-1.0, 1.0, 2 * _CALIBRATION_STEPS_PER_UNIT + 1)
@@ -133,6 +156,29 @@ class CatalogueIndex:
         return matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
 
     @property
+    def project_vectors(self) -> npt.NDArray[np.float32]:
+        """(n_projects, dim) the CORDIS projects' vectors (zero rows without text)."""
+        return self.evidence_vectors[: len(self.projects)]
+
+    @property
+    def item_vectors(self) -> npt.NDArray[np.float32]:
+        """(n_items, dim) the other evidence items' vectors."""
+        return self.evidence_vectors[len(self.projects):]
+
+    def ties_between(self, a: int, b: int) -> list[TieInfo]:
+        """Known partnerships between rows ``a`` and ``b``."""
+        return self._ties_by_pair.get((a, b), [])
+
+    def evidence_of(self, row: int) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        """Evidence rows (into ``evidence_vectors``) of institution ``row`` and their weights: its CORDIS
+        projects with text, then its other items."""
+        projects = self.row_members(self.membership, row)
+        projects = projects[self._project_has_text[projects]]
+        items = self.row_members(self.items_of, row) + len(self.projects)
+        rows = np.concatenate([projects, items]).astype(np.intp)
+        return rows, self.evidence_weights[rows]
+
+    @property
     def project_has_text(self) -> npt.NDArray[np.bool_]:
         """(n_projects,) whether a project has a text vector."""
         return self._project_has_text
@@ -158,9 +204,75 @@ def _percentile(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
     return out
 
 
-def _unit(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+@dataclass(frozen=True)
+class ItemInfo:
+    """Display data of one evidence item other than a CORDIS project (owner profiles included)."""
+
+    id: str
+    type: str
+    title: str
+    year: int | None
+    source: str
+    row: int  # the institution's row
+
+
+@dataclass(frozen=True)
+class TieInfo:
+    """A known partnership between two catalogue institutions (rows), as a network edge."""
+
+    id: str
+    rows: tuple[int, int]
+    type: str
+    year: int | None
+    source: str
+    description: str | None
+
+
+OWNER_PROFILE_TITLE = "Profile text supplied by the institution"
+
+
+def owner_profile_item(institution: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The owner profile of an institution row as an evidence item (``None`` without one)."""
+    text = institution.get("profile_owner")
+    if not text:
+        return None
+    updated = institution.get("profile_owner_updated")
+    year = updated.year if isinstance(updated, dt.datetime | dt.date) else (
+        int(updated[:4]) if isinstance(updated, str) and updated[:4].isdigit() else None)
+    return {"id": f"owner:{institution['id']}", "institution_id": institution["id"], "type": "owner_profile",
+            "title": OWNER_PROFILE_TITLE, "text": text, "year": year, "source": "owner profile"}
+
+
+def _kept(year: int | None, as_of: dt.date | None) -> bool:
+    """Whether an item or tie dated ``year`` is known as of ``as_of``: undated ones are left out of a cut
+    (nothing shows they were known then)."""
+    return as_of is None or (year is not None and year < as_of.year)
+
+
+def _tie_graph(partnerships: Sequence[Mapping[str, Any]], row_of: Mapping[str, int], n_nodes: int,
+               weights: EvidenceWeights, as_of: dt.date | None) -> tuple[sp.csr_matrix, list[TieInfo]]:
+    """(n_nodes, n_nodes) symmetric graph of known partnerships between catalogue institutions, each edge the
+    largest weight of its types; partners that resolved to no institution make no edge."""
+    ties: list[TieInfo] = []
+    strongest: dict[tuple[int, int], float] = {}  # the strongest type counts, not the number of agreements
+    for p in sorted(partnerships, key=lambda p: p["id"]):
+        a, b = row_of.get(p["institution_id"]), row_of.get(p.get("partner_id") or "")
+        if a is None or b is None or a == b or not _kept(p.get("year"), as_of):
+            continue
+        ties.append(TieInfo(p["id"], (a, b), p["type"], p.get("year"), p["source"], p.get("description")))
+        for edge in ((a, b), (b, a)):
+            strongest[edge] = max(strongest.get(edge, 0.0), weights.ties[p["type"]])
+    graph = sp.csr_matrix((list(strongest.values()), ([e[0] for e in strongest], [e[1] for e in strongest])),
+                          shape=(n_nodes, n_nodes))
+    return graph, ties
+
+
+def _network(coparticipation: sp.csr_matrix, ties: sp.csr_matrix) -> tuple[sp.csr_matrix, FloatArray]:
+    """The network scored: co-participation and known partnerships, the larger weight per pair, and the
+    Adamic–Adar weight of every node (1/log(degree) for degree >= 2, else 0)."""
+    graph = coparticipation.maximum(ties).tocsr() if ties.nnz else coparticipation
+    degree = np.diff(graph.indptr)
+    return graph, np.where(degree >= 2, 1.0 / np.log(np.maximum(degree, 2)), 0.0)
 
 
 def build_index(
@@ -173,16 +285,24 @@ def build_index(
     areas: Sequence[Mapping[str, Any]],
     area_vectors: npt.NDArray[np.float32],
     programmes: Sequence[Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]] = (),
+    item_vectors: Mapping[str, npt.NDArray[np.float32]] | None = None,
+    partnerships: Sequence[Mapping[str, Any]] = (),
+    weights: EvidenceWeights | None = None,
     as_of: dt.date | None = None,
     random_state: int = 0,
 ) -> CatalogueIndex:
     """Build the scoring arrays from plain rows.
 
-    Rows dated on or after ``as_of`` (projects by start date, and their participations) are left out, so
-    nothing from the future reaches vectors, strengths, track records or the graph. ``project_vectors``
-    maps project id to its text's vector; ``owner_vectors`` maps institution id to its owner profile's
-    vector, which replaces the pooled project vector.
+    Rows dated on or after ``as_of`` (projects by start date, and their participations; items and
+    partnerships by year, undated ones too) are left out, so nothing from the future reaches vectors,
+    strengths, track records or the graph. ``project_vectors`` maps project id to its text's vector,
+    ``item_vectors`` evidence item id to its text's vector, ``owner_vectors`` institution id to its owner
+    profile's vector (an ``owner_profile`` item). ``weights``: how each type and its recency count
+    (default: the shipped ``matcher/data/evidence_weights.json``).
     """
+    weights = weights or load_evidence_weights()
+    item_vectors = item_vectors or {}
     infos = [
         InstitutionInfo(r["id"], r["name"], r["country"], str(r["kind"]), r.get("city"), r.get("pic"),
                         r.get("ror_id"), r.get("erasmus_code"), r.get("website"), r.get("native_name"))
@@ -237,42 +357,53 @@ def build_index(
     membership.data[:] = 1.0  # duplicates (two roles in one project) count once
     coordinated = sp.csr_matrix((np.ones(len(coord_rows)), (coord_rows, coord_cols)), shape=shape)
     coordinated.data[:] = 1.0
-    graph = (membership @ membership.T).tocsr()
-    graph.setdiag(0)
-    graph.eliminate_zeros()
-    graph.data[:] = 1.0
-    degree = np.asarray(graph.sum(axis=1)).ravel()
-    aa_weights = np.where(degree >= 2, 1.0 / np.log(np.maximum(degree, 2)), 0.0)
+    coparticipation = (membership @ membership.T).tocsr()
+    coparticipation.setdiag(0)
+    coparticipation.eliminate_zeros()
+    coparticipation.data[:] = weights.ties[COPARTICIPATION]
+    tie_graph, ties = _tie_graph(partnerships, row_of, n_nodes, weights, as_of)
+    graph, aa_weights = _network(coparticipation, tie_graph)
 
-    # institution vectors: mean of its project vectors (with text), or its owner profile
-    inst_membership = membership[:n][:, has_text]
-    text_vecs = pvecs[has_text]
-    counts = np.asarray(inst_membership.sum(axis=1)).ravel()
-    pooled = np.asarray(inst_membership @ text_vecs, dtype=np.float32)
-    vectors = _unit(pooled)
-    has_evidence = counts > 0
-    for inst_id, vec in owner_vectors.items():
-        if inst_id in row_of:
-            vectors[row_of[inst_id]] = vec
-            has_evidence[row_of[inst_id]] = True
+    # evidence items other than CORDIS projects (owner profiles included), as of the index date
+    item_rows_in = [*items, *(o for r in institutions if r["id"] in owner_vectors and (o := owner_profile_item(r)))]
+    item_infos: list[ItemInfo] = []
+    ivecs: list[npt.NDArray[np.float32]] = []
+    for item in sorted(item_rows_in, key=lambda i: i["id"]):
+        row = row_of.get(item["institution_id"])
+        vec = owner_vectors.get(item["institution_id"]) if item["type"] == "owner_profile" else (
+            item_vectors.get(item["id"]))
+        if row is None or vec is None or not _kept(item.get("year"), as_of):
+            continue
+        item_infos.append(ItemInfo(item["id"], item["type"], item["title"], item.get("year"), item["source"], row))
+        ivecs.append(vec)
+    item_matrix = np.array(ivecs, dtype=np.float32).reshape(len(ivecs), dim)
 
-    # area strength: mean of the best AREA_TOP_PROJECTS project similarities, then percentile
+    # weights: type times recency, against the latest year the evidence knows (or the cut)
+    known_years = [p.start_date.year for p in project_infos if p.start_date] + [
+        i.year for i in item_infos if i.year is not None]
+    reference_year = as_of.year if as_of else max(known_years, default=dt.date.today().year)
+    project_years = np.array([p.start_date.year if p.start_date else np.nan for p in project_infos], dtype=float)
+    project_weights = item_weights(np.full(len(project_infos), EvidenceType.eu_project.value), project_years,
+                                   reference_year=reference_year, weights=weights) * has_text
+    item_types = np.array([i.type for i in item_infos], dtype=str)
+    iweights = item_weights(item_types, np.array([np.nan if i.year is None else i.year for i in item_infos],
+                                                 dtype=float), reference_year=reference_year, weights=weights)
+    # (n, n_projects + n_items): each evidence item's weight in its institutions' rows
+    project_owners = sp.csr_matrix(membership[:n] @ sp.diags(project_weights))
+    items_of = sp.csr_matrix((iweights, ([i.row for i in item_infos], np.arange(len(item_infos)))),
+                             shape=(n, len(item_infos)))
+    owners = sp.hstack([project_owners, items_of], format="csr")
+    owners.eliminate_zeros()
+    evidence_vectors = np.vstack([pvecs, item_matrix])
+    vectors = pooled_vectors(owners, evidence_vectors)
+    has_evidence = np.diff(owners.indptr) > 0
+
+    # area strength: the best few weighted item similarities, then percentile
     area_keys = [a["key"] for a in areas]
-    sims = text_vecs @ area_vectors.T if len(text_vecs) else np.zeros((0, len(areas)), dtype=np.float32)
-    raw_strength = np.zeros((n, len(areas)), dtype=np.float64)
-    indptr, indices = inst_membership.indptr, inst_membership.indices
-    for i in np.flatnonzero(counts):
-        block = sims[indices[indptr[i]:indptr[i + 1]]]
-        top = -np.sort(-block, axis=0)[:AREA_TOP_PROJECTS]
-        raw_strength[i] = top.mean(axis=0)
-    for inst_id in owner_vectors:  # an owner profile without projects: its own similarity to each area
-        row = row_of.get(inst_id)
-        if row is not None and counts[row] == 0:
-            raw_strength[row] = vectors[row] @ area_vectors.T
+    raw_strength = raw_area_strength(owners, evidence_vectors, area_vectors)
     area_strength = _percentile(raw_strength, has_evidence)
 
     # track record: recency-weighted project count, coordinator roles weighted up, then percentile
-    reference_year = (as_of or max((p.start_date for p in project_infos if p.start_date), default=dt.date.today())).year
     years = np.array([p.start_date.year if p.start_date else reference_year for p in project_infos], dtype=float)
     decay = 0.5 ** (np.maximum(reference_year - years, 0) / TRACK_RECORD_HALF_LIFE_YEARS)
     weighted = membership[:n] @ decay + (COORDINATOR_WEIGHT - 1.0) * (coordinated[:n] @ decay)
@@ -298,23 +429,32 @@ def build_index(
         has_charter=np.array([bool(i.erasmus_code) for i in infos]),
         vectors=vectors,
         projects=project_infos,
-        project_vectors=pvecs,
+        evidence_vectors=evidence_vectors,
+        evidence_weights=np.concatenate([project_weights, iweights]),
+        items=item_infos,
+        items_of=items_of,
         membership=membership,
         coordinated=coordinated,
+        coparticipation=coparticipation,
+        tie_graph=tie_graph,
+        ties=ties,
         graph=graph,
         adamic_adar_weights=aa_weights,
         node_names=node_names,
         area_keys=area_keys,
         area_names=[a["name"] for a in areas],
         area_vectors=area_vectors,
+        raw_strength=raw_strength,
         area_strength=area_strength,
         track_record=track_record,
         thematic_quantiles=quantiles,
         programmes={p["key"]: dict(p) for p in programmes},
+        weights=weights,
+        reference_year=reference_year,
         as_of=as_of,
         stats={"institutions": n, "with_evidence": int(has_evidence.sum()), "projects": len(kept_projects),
-               "projects_with_text": int(has_text.sum()), "graph_nodes": n_nodes,
-               "graph_edges": int(graph.nnz // 2)},
+               "projects_with_text": int(has_text.sum()), "evidence_items": len(item_infos),
+               "known_ties": len(ties), "graph_nodes": n_nodes, "graph_edges": int(graph.nnz // 2)},
     )
 
 
@@ -333,6 +473,8 @@ class CatalogueRows:
     participations: list[dict[str, Any]]
     areas: list[dict[str, Any]]
     programmes: list[dict[str, Any]]
+    items: list[dict[str, Any]] = field(default_factory=list)  # evidence_item rows
+    partnerships: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _json(value: Any) -> Any:
@@ -347,7 +489,9 @@ def _date(value: Any) -> dt.date | None:
 # The columns the matcher reads, shared by read_catalogue and catalogue_fingerprint so the fingerprint
 # covers exactly what an index is built from.
 INSTITUTION_COLUMNS = ("id", "name", "country", "kind", "city", "pic", "ror_id", "erasmus_code", "website",
-                       "native_name", "profile_owner")
+                       "native_name", "profile_owner", "profile_owner_updated")
+ITEM_COLUMNS = ("id", "institution_id", "type", "title", "text", "year", "source")
+PARTNERSHIP_COLUMNS = ("id", "institution_id", "partner_id", "type", "year", "source", "description")
 PROJECT_COLUMNS = ("id", "programme", "acronym", "title", "objective", "keywords", "euroscivoc", "start_date")
 PARTICIPATION_COLUMNS = ("project_id", "pic", "role", "institution_id")
 PARTICIPATION_KEY = ("project_id", "pic", "role")
@@ -373,9 +517,17 @@ def read_catalogue(session: Session) -> CatalogueRows:
         dict(zip(PARTICIPATION_COLUMNS, r, strict=True))
         for r in connection.exec_driver_sql(f"SELECT {', '.join(PARTICIPATION_COLUMNS)} FROM participation")
     ]
+    items = [
+        dict(zip(ITEM_COLUMNS, r, strict=True))
+        for r in connection.exec_driver_sql(f"SELECT {', '.join(ITEM_COLUMNS)} FROM evidence_item ORDER BY id")
+    ]
+    partnerships = [
+        dict(zip(PARTNERSHIP_COLUMNS, r, strict=True))
+        for r in connection.exec_driver_sql(f"SELECT {', '.join(PARTNERSHIP_COLUMNS)} FROM partnership ORDER BY id")
+    ]
     areas = [a.model_dump() for a in session.scalars(select(PriorityArea).order_by(PriorityArea.key))]
     programmes = [p.model_dump() for p in session.scalars(select(Programme).order_by(Programme.key))]
-    return CatalogueRows(institutions, projects, participations, areas, programmes)
+    return CatalogueRows(institutions, projects, participations, areas, programmes, items, partnerships)
 
 
 def catalogue_fingerprint(session: Session, *, model_id: str, institutions_digest: str | None = None) -> str:
@@ -391,23 +543,30 @@ def catalogue_fingerprint(session: Session, *, model_id: str, institutions_diges
     (projects_digest,) = table_digests(session, "project", [PROJECT_COLUMNS], order_by=["id"])
     (participations_digest,) = table_digests(session, "participation", [PARTICIPATION_COLUMNS],
                                              order_by=PARTICIPATION_KEY)
+    (items_digest,) = table_digests(session, "evidence_item", [ITEM_COLUMNS], order_by=["id"])
+    (partnerships_digest,) = table_digests(session, "partnership", [PARTNERSHIP_COLUMNS], order_by=["id"])
     reference = [
         table_digests(session, str(table.__tablename__),
                       [[c.name for c in table_of(table).columns]],
                       order_by=["key"])[0]
         for table in (PriorityArea, Programme)
     ]
-    code = code_digest(sys.modules[__name__], matcher.texts, embeddings.cache, packages=("numpy", "scipy"))
+    code = code_digest(sys.modules[__name__], matcher.texts, matcher.evidence, embeddings.cache,
+                       packages=("numpy", "scipy"))
     return combine("catalogue-index", code, model_id, institutions_digest, projects_digest, participations_digest,
-                   *reference)
+                   items_digest, partnerships_digest, EVIDENCE_WEIGHTS_FILE.read_text(encoding="utf-8"), *reference)
 
 
 def texts_and_vectors(*, session: Session, embedder: Embedder, show_progress: bool | None = None
                       ) -> tuple[list[str], npt.NDArray[np.float32]]:
-    """Hashes and vectors of every text the catalogue ships vectors for (project and area texts), from the
-    cache, embedding what it lacks: the contents of a vector file."""
+    """Hashes and vectors of every text the catalogue ships vectors for (project, evidence item and area
+    texts), from the cache, embedding what it lacks: the contents of a vector file. Imported items are left
+    out: they are the database's, not the shipped catalogue's."""
     rows = read_catalogue(session)
-    texts = [t for p in rows.projects if (t := project_text(p))] + [area_text(a) for a in rows.areas]
+    shipped_items = {r[0] for r in session.connection().exec_driver_sql(
+        "SELECT id FROM evidence_item WHERE origin = 'catalogue'")}
+    texts = [t for p in rows.projects if (t := project_text(p))] + [
+        i["text"] for i in rows.items if i["id"] in shipped_items] + [area_text(a) for a in rows.areas]
     result = embed_with_cache(embedder, texts, session=session, show_progress=show_progress)
     unique = {text_hash(t): k for k, t in enumerate(texts)}  # equal texts share one row
     return list(unique), result.vectors[list(unique.values())]
@@ -426,11 +585,12 @@ def embed_projects(rows: CatalogueRows, *, session: Session, embedder: Embedder,
 def index_from_rows(rows: CatalogueRows, *, session: Session, embedder: Embedder,
                     project_vectors: Mapping[str, npt.NDArray[np.float32]], stats: EmbeddingStats,
                     as_of: dt.date | None = None) -> CatalogueIndex:
-    """Embed owner profiles and areas (cached) and build the index as of ``as_of``."""
+    """Embed owner profiles, evidence items and areas (cached) and build the index as of ``as_of``."""
     owners = [(r["id"], r["profile_owner"]) for r in rows.institutions if r.get("profile_owner")]
     owner_result = embed_with_cache(embedder, [t for _, t in owners], session=session)
+    item_result = embed_with_cache(embedder, [i["text"] for i in rows.items], session=session)
     area_result = embed_with_cache(embedder, [area_text(a) for a in rows.areas], session=session)
-    for result in (owner_result, area_result):
+    for result in (owner_result, item_result, area_result):
         stats.hits += result.n_hits
         stats.misses += result.n_misses
     return build_index(
@@ -439,6 +599,9 @@ def index_from_rows(rows: CatalogueRows, *, session: Session, embedder: Embedder
         participations=rows.participations,
         project_vectors=project_vectors,
         owner_vectors={iid: owner_result.vectors[k] for k, (iid, _) in enumerate(owners)},
+        items=rows.items,
+        item_vectors={i["id"]: item_result.vectors[k] for k, i in enumerate(rows.items)},
+        partnerships=rows.partnerships,
         areas=rows.areas,
         area_vectors=area_result.vectors,
         programmes=rows.programmes,
@@ -471,3 +634,112 @@ def calibrate_thematic(cosines: FloatArray, quantiles: FloatArray) -> FloatArray
     """Map raw cosines to [0, 1] by the catalogue's distribution: 0.9 = more similar than 90% of random
     institution pairs."""
     return np.interp(cosines, quantiles, np.linspace(0.0, 1.0, len(quantiles)))
+
+
+def refresh_institutions(
+    index: CatalogueIndex,
+    institution_ids: Sequence[str],
+    *,
+    institutions: Sequence[Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]],
+    item_vectors: Mapping[str, npt.NDArray[np.float32]],
+    owner_vectors: Mapping[str, npt.NDArray[np.float32]],
+    partnerships: Sequence[Mapping[str, Any]],
+) -> CatalogueIndex:
+    """A copy of ``index`` in which only the evidence of ``institution_ids`` is new: their items (``items``,
+    every current item of those institutions, with ``item_vectors`` by item id; ``institutions``: their rows,
+    for the owner profile, with ``owner_vectors``), hence their vectors, evidence flags and area strengths;
+    and the known-partnership edges (``partnerships``: every current row, a few hundred).
+
+    Nothing else is recomputed: another institution's percentile would move by at most 1/n with a full
+    rebuild (the next start makes one); track records and the thematic calibration are unchanged. For the
+    served index only (``as_of`` None). Raises KeyError for an id the index does not hold.
+    """
+    if index.as_of is not None:
+        raise ValueError("only the served index (as_of None) is refreshed in place; rebuild a cut index")
+    changed = {index.row_of[i] for i in institution_ids}  # KeyError: not in this index
+    kept = [k for k, item in enumerate(index.items) if item.row not in changed]
+    n_projects = len(index.projects)
+    new_rows = [*items, *(o for r in institutions if r["id"] in owner_vectors and (o := owner_profile_item(r)))]
+    new_infos, new_vectors = [], []
+    for item in sorted(new_rows, key=lambda i: i["id"]):
+        vec = owner_vectors.get(item["institution_id"]) if item["type"] == "owner_profile" else (
+            item_vectors.get(item["id"]))
+        row = index.row_of.get(item["institution_id"])
+        if row in changed and vec is not None:
+            new_infos.append(ItemInfo(item["id"], item["type"], item["title"], item.get("year"), item["source"], row))
+            new_vectors.append(vec)
+    dim = index.evidence_vectors.shape[1]
+    item_infos = [index.items[k] for k in kept] + new_infos
+    new_weights = item_weights(np.array([i.type for i in new_infos], dtype=str),
+                               np.array([np.nan if i.year is None else i.year for i in new_infos], dtype=float),
+                               reference_year=index.reference_year, weights=index.weights)
+    iweights = np.concatenate([index.evidence_weights[n_projects + np.asarray(kept, dtype=np.intp)], new_weights])
+    evidence_vectors = np.vstack([index.project_vectors, index.item_vectors[kept],
+                                  np.array(new_vectors, dtype=np.float32).reshape(len(new_vectors), dim)])
+    evidence_weights = np.concatenate([index.evidence_weights[:n_projects], iweights])
+    items_of = sp.csr_matrix((iweights, ([i.row for i in item_infos], np.arange(len(item_infos)))),
+                             shape=(index.n, len(item_infos)))
+
+    vectors, has_evidence = index.vectors.copy(), index.has_evidence.copy()
+    raw_strength, area_strength = index.raw_strength.copy(), index.area_strength.copy()
+    others = has_evidence.copy()
+    others[list(changed)] = False
+    others_sorted = np.sort(raw_strength[others], axis=0)
+    for row in changed:
+        projects = index.row_members(index.membership, row)
+        evidence = np.concatenate([projects[index.project_has_text[projects]],
+                                   index.row_members(items_of, row) + n_projects]).astype(np.intp)
+        has_evidence[row] = len(evidence) > 0
+        if not len(evidence):
+            vectors[row], raw_strength[row], area_strength[row] = 0.0, 0.0, 0.0
+            continue
+        weights = evidence_weights[evidence]
+        owner = sp.csr_matrix((weights, (np.zeros(len(evidence), dtype=np.intp), np.arange(len(evidence)))),
+                              shape=(1, len(evidence)))
+        vectors[row] = pooled_vectors(owner, evidence_vectors[evidence])[0]
+        raw_strength[row] = area_strength_of(evidence_vectors[evidence], weights, index.area_vectors)[0]
+        area_strength[row] = percentile_among(raw_strength[row], others_sorted)
+
+    tie_graph, ties = _tie_graph(partnerships, index.row_of, index.graph.shape[0], index.weights, None)
+    graph, aa_weights = _network(index.coparticipation, tie_graph)
+    stats = {**index.stats, "with_evidence": int(has_evidence.sum()), "evidence_items": len(item_infos),
+             "known_ties": len(ties), "graph_edges": int(graph.nnz // 2)}
+    return replace(index, vectors=vectors, has_evidence=has_evidence, evidence_vectors=evidence_vectors,
+                   evidence_weights=evidence_weights, items=item_infos, items_of=items_of, tie_graph=tie_graph,
+                   ties=ties, graph=graph, adamic_adar_weights=aa_weights, raw_strength=raw_strength,
+                   area_strength=area_strength, stats=stats)
+
+
+def load_refresh(index: CatalogueIndex, institution_ids: Sequence[str], *, session: Session,
+                 embedder: Embedder, stats: EmbeddingStats | None = None) -> CatalogueIndex:
+    """:func:`refresh_institutions` with the rows read from the database and their texts embedded (from the
+    cache; what it lacks is embedded and added to ``session``, which the caller commits)."""
+    stats = stats if stats is not None else EmbeddingStats()
+    connection = session.connection()
+    wanted = sorted(set(institution_ids))
+    institutions = read_catalogue_institutions(connection, wanted)
+    items = [dict(zip(ITEM_COLUMNS, r, strict=True)) for start in range(0, len(wanted), 500)
+             for r in connection.execute(text(
+                 f"SELECT {', '.join(ITEM_COLUMNS)} FROM evidence_item WHERE institution_id IN :ids ORDER BY id"
+             ).bindparams(bindparam("ids", expanding=True)), {"ids": wanted[start:start + 500]})]
+    partnerships = [dict(zip(PARTNERSHIP_COLUMNS, r, strict=True)) for r in connection.exec_driver_sql(
+        f"SELECT {', '.join(PARTNERSHIP_COLUMNS)} FROM partnership ORDER BY id")]
+    owners = [(r["id"], r["profile_owner"]) for r in institutions if r.get("profile_owner")]
+    owner_result = embed_with_cache(embedder, [t for _, t in owners], session=session)
+    item_result = embed_with_cache(embedder, [i["text"] for i in items], session=session)
+    for result in (owner_result, item_result):
+        stats.hits += result.n_hits
+        stats.misses += result.n_misses
+    return refresh_institutions(
+        index, wanted, institutions=institutions, items=items,
+        item_vectors={i["id"]: item_result.vectors[k] for k, i in enumerate(items)},
+        owner_vectors={iid: owner_result.vectors[k] for k, (iid, _) in enumerate(owners)},
+        partnerships=partnerships)
+
+
+def read_catalogue_institutions(connection: Any, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The matcher's columns of the institutions ``ids``."""
+    statement = text(f"SELECT {', '.join(INSTITUTION_COLUMNS)} FROM institution WHERE id IN :ids ORDER BY id"
+                     ).bindparams(bindparam("ids", expanding=True))
+    return [dict(zip(INSTITUTION_COLUMNS, r, strict=True)) for r in connection.execute(statement, {"ids": list(ids)})]

@@ -15,11 +15,13 @@ import numpy.typing as npt
 from embeddings.base import Embedder
 from matcher.components import IntArray, Query, adamic_adar, direct_ties, get_component
 from matcher.engine import CatalogueIndex, FloatArray
+from matcher.evidence import area_strength_of
 from matcher.types import (
     COMPONENTS,
     AreaStrength,
     ComponentScore,
     Evidence,
+    ItemEvidence,
     PartnerEvidence,
     PartnerSuggestion,
     ProjectEvidence,
@@ -27,6 +29,7 @@ from matcher.types import (
     SuggestedInstitution,
     SuggestionRequest,
     SuggestionResponse,
+    TieEvidence,
     TiePreference,
 )
 from seed_data.countries import is_country, normalise_country
@@ -40,6 +43,7 @@ MIN_SHORTLIST = 100
 # An area counts as a candidate's strength from this percentile up (top fifth of the catalogue).
 STRONG_AREA_PERCENTILE = 0.8
 N_EVIDENCE_PROJECTS = 3
+N_EVIDENCE_ITEMS = 3
 N_EVIDENCE_PARTNERS = 5
 N_KEYWORDS = 8
 # Answers kept per Matcher: a few thousand responses of ~20 kB each stay well under 100 MB.
@@ -183,9 +187,16 @@ class Matcher:
         row = index.row_of.get(institution_id)
         if row is None or not index.has_evidence[row]:
             return []
-        return [AreaStrength(key=index.area_keys[a], name=index.area_names[a],
-                             percentile=round(float(index.area_strength[row, a]), 3))
-                for a in np.argsort(-index.area_strength[row], kind="stable")]
+        evidence, weights = index.evidence_of(row)
+        _, behind = area_strength_of(index.evidence_vectors[evidence], weights, index.area_vectors)
+        strengths = []
+        for a in np.argsort(-index.area_strength[row], kind="stable"):
+            strengths.append(AreaStrength(
+                key=index.area_keys[a], name=index.area_names[a],
+                percentile=round(float(index.area_strength[row, a]), 3),
+                evidence=[item_evidence(index, int(evidence[k]), float(index.evidence_vectors[evidence[k]]
+                                                                      @ index.area_vectors[a])) for k in behind[a]]))
+        return strengths
 
     def _query(self, request: SuggestionRequest, profile: ScoringProfile) -> tuple[Query, list[str]]:
         index, notes = self.index, []
@@ -319,9 +330,37 @@ class Matcher:
             both = np.intersect1d(own, index.row_members(index.membership, query.requester_row), assume_unique=True)
             joint = [_project(index, int(j), None) for j in both[:N_EVIDENCE_PROJECTS]]
             n_joint = len(both)
-        return Evidence(matching_projects=matching, keywords=list(keywords.values()), strong_areas=strong,
-                        shared_partners=shared, n_shared_partners=n_shared, joint_projects=joint,
-                        n_joint_projects=n_joint)
+        items: list[ItemEvidence] = []
+        if query.vector is not None:
+            evidence, _ = index.evidence_of(row)
+            sims = index.evidence_vectors[evidence] @ query.vector
+            items = [item_evidence(index, int(evidence[k]), float(sims[k]))
+                     for k in np.argsort(-sims, kind="stable")[:N_EVIDENCE_ITEMS]]
+        ties = [] if query.requester_row is None else [
+            TieEvidence(type=t.type, year=t.year, description=t.description, source=t.source)
+            for t in index.ties_between(query.requester_row, row)]
+        return Evidence(matching_projects=matching, matching_items=items, known_partnerships=ties,
+                        keywords=list(keywords.values()), strong_areas=strong, shared_partners=shared,
+                        n_shared_partners=n_shared, joint_projects=joint, n_joint_projects=n_joint)
+
+
+def cordis_url(project_id: str) -> str:
+    """The CORDIS page of a catalogue project (ids are ``HE-<grant>`` and ``H2020-<rcn>``), else the id."""
+    programme, _, number = project_id.partition("-")
+    return f"https://cordis.europa.eu/project/id/{number}" if programme == "HE" and number.isdigit() else project_id
+
+
+def item_evidence(index: CatalogueIndex, e: int, similarity: float | None) -> ItemEvidence:
+    """Evidence row ``e`` (a CORDIS project below ``len(index.projects)``, else another item) for people."""
+    rounded = None if similarity is None else round(similarity, 3)
+    if e < len(index.projects):
+        p = index.projects[e]
+        return ItemEvidence(id=p.id, type="eu_project", title=p.title or p.acronym,
+                            year=p.start_date.year if p.start_date else None,
+                            source=cordis_url(p.id), similarity=rounded)
+    item = index.items[e - len(index.projects)]
+    return ItemEvidence(id=item.id, type=item.type, title=item.title, year=item.year, source=item.source,
+                        similarity=rounded)
 
 
 def _project(index: CatalogueIndex, j: int, similarity: float | None) -> ProjectEvidence:
@@ -353,8 +392,11 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
         elif name == "network" and evidence.n_shared_partners:
             names = ", ".join(p.name for p in evidence.shared_partners[:2])
             reasons.append(f"{evidence.n_shared_partners} shared partners (e.g. {names})")
-    if existing:
+    if existing and evidence.n_joint_projects:
         reasons.append(f"already partners in {evidence.n_joint_projects} project(s)")
+    for tie in evidence.known_partnerships[:2]:
+        reasons.append(f"known partnership: {tie.type.replace('_', ' ')}"
+                       + (f" ({tie.year})" if tie.year else "") + f", source {tie.source}")
     return reasons
 
 

@@ -168,14 +168,40 @@ class PartnerEvidence(BaseModel):
     name: str
 
 
+class ItemEvidence(BaseModel):
+    """One evidence item behind a score: what it is, where the fact comes from, how close it is."""
+
+    id: str
+    type: str = Field(description="eu_project, national_project, publication, research_unit, research_field or "
+                                  "owner_profile")
+    title: str | None
+    year: int | None
+    source: str | None = Field(description="URL, import file and record, or the CORDIS project id")
+    similarity: float | None = Field(default=None, description="Cosine similarity to the request or area")
+
+
+class TieEvidence(BaseModel):
+    """A known partnership (besides shared projects) between the requester and a candidate."""
+
+    type: str = Field(description="branch_campus, dual_degree, mou, erasmus_cbhe, erasmus_mobility, joint_lab, "
+                                  "joint_project or other")
+    year: int | None
+    description: str | None
+    source: str
+
+
 class AreaStrength(BaseModel):
     key: str
     name: str
     percentile: float
+    evidence: list[ItemEvidence] = Field(default=[], description="The items behind the strength, best first")
 
 
 class Evidence(BaseModel):
     matching_projects: list[ProjectEvidence] = []
+    matching_items: list[ItemEvidence] = Field(default=[], description="The candidate's evidence items of every "
+                                               "type closest to the request, with their sources")
+    known_partnerships: list[TieEvidence] = Field(default=[], description="Known partnerships with the requester")
     keywords: list[str] = []
     strong_areas: list[AreaStrength] = []
     shared_partners: list[PartnerEvidence] = []
@@ -203,7 +229,7 @@ class PartnerSuggestion(BaseModel):
     score: float
     components: list[ComponentScore]
     has_research_evidence: bool
-    existing_partner: bool = Field(description="Already shares a project with the requester")
+    existing_partner: bool = Field(description="Already shares a project or a known partnership with the requester")
     reasons: list[str] = Field(description="The strongest reasons in words")
     evidence: Evidence
 

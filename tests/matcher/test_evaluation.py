@@ -27,9 +27,15 @@ def test_nothing_after_the_cutoff_reaches_the_index(loaded: Engine, embedder) ->
     assert future, "the slice has projects after the cutoff"
     assert not future & {p.id for p in index.projects}  # projects, hence vectors, strengths, graph, records
     assert index.membership.shape[1] == len(index.projects)
-    # an institution whose only projects start after the cutoff has no evidence, no record and no edges
+    # evidence items and known partnerships: only those dated before the cutoff (undated ones are left out)
+    assert index.items and all(i.year is not None and i.year < CUTOFF.year for i in index.items)
+    assert all(t.year is not None and t.year < CUTOFF.year for t in index.ties)
+    known_before = {r["institution_id"] for r in [*rows.items, *rows.partnerships]
+                    if r["year"] is not None and r["year"] < CUTOFF.year} | {
+        r["partner_id"] for r in rows.partnerships if r["year"] is not None and r["year"] < CUTOFF.year}
+    # an institution whose only evidence starts after the cutoff has no evidence, no record and no edges
     late_only = {part["institution_id"] for part in rows.participations if part["project_id"] in future} - {
-        part["institution_id"] for part in rows.participations if part["project_id"] not in future}
+        part["institution_id"] for part in rows.participations if part["project_id"] not in future} - known_before
     late_rows = [index.row_of[i] for i in late_only if i]
     assert late_rows
     assert not index.has_evidence[late_rows].any()
