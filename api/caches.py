@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import event, inspect, text
 from sqlmodel import Session
 
-from seed_data.tables import ApiKey, Institution, WeightProfileVersion
+from seed_data.tables import ApiKey, EvidenceItem, Institution, Partnership, WeightProfileVersion
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -143,5 +143,8 @@ API_KEY_CHANGES = TableChanges(ApiKey, name="apikey")
 PROFILE_CHANGES = TableChanges(WeightProfileVersion, name="weightprofileversion")
 # An owner profile saved or removed: every worker rebuilds its matcher (api/notify.py).
 OWNER_PROFILE_CHANGES = TableChanges(Institution, attribute="profile_owner", name="institution.profile_owner")
+# Evidence items or known partnerships imported or removed: every other worker rebuilds its matcher too (the
+# worker that wrote them refreshed its own in place).
+EVIDENCE_CHANGES = TableChanges(EvidenceItem, Partnership, name="evidence")
 # What an announcement names, for the listener.
-ANNOUNCED = {c.name: c for c in (API_KEY_CHANGES, PROFILE_CHANGES, OWNER_PROFILE_CHANGES)}
+ANNOUNCED = {c.name: c for c in (API_KEY_CHANGES, PROFILE_CHANGES, OWNER_PROFILE_CHANGES, EVIDENCE_CHANGES)}

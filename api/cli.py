@@ -21,7 +21,9 @@ from sqlmodel import Session, col, select
 from api import index_store
 from api.cli_admin import keys_app, weights_app
 from api.cli_evaluate import evaluate, learn_weights
+from api.cli_import import register as register_import_commands
 from api.db import database_problem, make_engine, migrate, new_migration
+from api.routes.institutions import get_institution
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
 from embeddings.st import SentenceTransformerEmbedder, load_embedder
@@ -136,6 +138,22 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(f"rows rejected: {report['rejected']['total']}")
     for reason, n in report["rejected"]["by_reason"].items():
         console.print(f"  {n:>6}  {reason}")
+    kz = report.get("kz_public_web")
+    if kz:
+        console.print(f"kz_public_web: evidence records matched {kz['evidence_records_matched']}, missing institutions "
+                      f"matched {kz['missing_institutions_matched']}, created {kz['created']}, renamed "
+                      f"{kz['renamed']}, merged {len(kz['merged'])}, unmatched {len(kz['unmatched'])}, rejected "
+                      f"{kz['rejected']['total']}; items {kz['items_by_type']}; partnerships {kz['partnerships']}")
+        for line in kz["rejected"]["list"][:20]:
+            console.print(f"  rejected {line}")
+    if report.get("evidence"):
+        evidence = Table("country", "institutions", "universities", "research", "described only", "none",
+                         "institutions with each type", title="Research evidence (Kazakhstan and Central Asia)")
+        for country, ev in report["evidence"].items():
+            evidence.add_row(country, str(ev["total"]), str(ev["universities"]), str(ev["with_research_evidence"]),
+                             str(ev["described_only"]), str(ev["none"]),
+                             ", ".join(f"{t} {n}" for t, n in ev["institutions_with_type"].items()))
+        console.print(evidence)
     named = Table("asked for", "country", "found", "name", "sources", title="Institutions named in policy texts")
     for item in report["named_institutions"]:
         named.add_row(item["query"], item["country"], item.get("id", "[red]missing[/red]"), item.get("name", ""),
@@ -174,10 +192,10 @@ def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = 
             report = load_catalogue(session=session, data_dir=data_dir, show_progress=True)
         except CatalogueError as exc:
             raise _fail(str(exc)) from exc
-    table = Table("table", "inserted", "updated", "unchanged",
+    table = Table("table", "inserted", "updated", "unchanged", "deleted",
                   title=f"Loaded into {engine.url.render_as_string(hide_password=True)}")
     for name, counts in report.tables().items():
-        table.add_row(name, str(counts.inserted), str(counts.updated), str(counts.unchanged))
+        table.add_row(name, str(counts.inserted), str(counts.updated), str(counts.unchanged), str(counts.deleted))
     console.print(table)
 
 
@@ -427,6 +445,52 @@ def institutions_search(
         console.print("no institution matches")
 
 
+@institutions_app.command("show")
+def institutions_show(
+    institution: Annotated[str, typer.Argument(help="Catalogue id, name or abbreviation (e.g. KazNU).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print what GET /institutions/{id} returns.")] = False,
+) -> None:
+    """One institution as the API shows it: identity, evidence by type, area strengths with the items behind
+    each, known partnerships and co-participants."""
+    settings = get_settings()
+    with _session() as session:
+        institution_id = _resolve_requester(session, institution).id
+        embedder = load_embedder(settings.embedding_model, session=session)
+        index, origin = index_store.matching_index(settings, session, embedder)
+        session.commit()
+        logger.info("matching index %s", origin)
+        detail = get_institution(session=session, institution_id=institution_id, matcher=Matcher(index, embedder))
+    if as_json:
+        typer.echo(detail.model_dump_json(indent=1))
+        return
+    ids = [f"{label} {value}" for label, value in (("id", detail.id), ("PIC", detail.pic), ("ROR", detail.ror_id),
+                                                   ("Erasmus", detail.erasmus_code)) if value]
+    console.print(f"[bold]{detail.name}[/bold] ({detail.country}, {detail.city or 'city unknown'}, {detail.kind})")
+    console.print(" · ".join(ids))
+    console.print(f"evidence: {detail.evidence_level}; "
+                  + ", ".join(f"{n} {t}" for t, n in detail.evidence_counts.model_dump().items() if n))
+    strengths = Table("area", "percentile", "items behind it", title="Strength per priority area", show_lines=True)
+    for area in detail.area_strengths:
+        items = [f"{e.type}: {e.title} ({e.year or 'undated'}) {e.source}" for e in area.evidence]
+        strengths.add_row(area.name, f"{area.percentile:.0%}", "\n".join(items))
+    console.print(strengths if detail.area_strengths else "no research evidence: no area strengths")
+    if detail.evidence:
+        items_table = Table("type", "title", "year", "source", title=f"Evidence items ({len(detail.evidence)})")
+        for item in detail.evidence:
+            items_table.add_row(item.type, item.title, str(item.year or ""), item.source)
+        console.print(items_table)
+    if detail.known_partnerships:
+        ties = Table("partner", "country", "type", "year", "source", title="Known partnerships")
+        for tie in detail.known_partnerships:
+            ties.add_row(tie.partner_name + ("" if tie.partner_id else " (not in the catalogue)"),
+                         tie.partner_country or "", tie.type, str(tie.year or ""), tie.source)
+        console.print(ties)
+    if detail.partners:
+        console.print("co-participants: " + "; ".join(f"{p.name} ({p.country}, {p.n_shared})"
+                                                       for p in detail.partners))
+
+
+register_import_commands(import_app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(weights_app, name="weights")
 app.command("evaluate")(evaluate)

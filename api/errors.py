@@ -68,6 +68,19 @@ class Forbidden(Exception):
     """A valid API key whose role may not do this: a 403."""
 
 
+class Conflict(Exception):
+    """The request contradicts the resource's state (e.g. removing a row of the shipped catalogue): a 409."""
+
+
+class FileProblems(ValueError):
+    """An uploaded file with problems, all of them listed (each naming record, field and value): a 422 with
+    one ``errors`` entry per problem; nothing was written."""
+
+    def __init__(self, file: str, problems: list[str]) -> None:
+        super().__init__(f"{file}: {len(problems)} problem(s), nothing imported")
+        self.problems = problems
+
+
 def problem(
     request: Request,
     status_code: int,
@@ -166,6 +179,16 @@ def _on_forbidden(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, status.HTTP_403_FORBIDDEN, str(exc))
 
 
+def _on_conflict(request: Request, exc: Exception) -> JSONResponse:
+    return problem(request, status.HTTP_409_CONFLICT, str(exc))
+
+
+def _on_file_problems(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FileProblems)
+    errors = [{"loc": ["body", "file"], "msg": _shown("msg", p), "type": "value_error"} for p in exc.problems]
+    return problem(request, status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), errors=errors)
+
+
 def _on_unprocessable(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
 
@@ -217,6 +240,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(EmptyEvaluation, _on_unprocessable)  # an evaluation of nothing
     app.add_exception_handler(Unauthorized, _on_unauthorized)
     app.add_exception_handler(Forbidden, _on_forbidden)
+    app.add_exception_handler(Conflict, _on_conflict)
+    app.add_exception_handler(FileProblems, _on_file_problems)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(Exception, _on_unexpected)

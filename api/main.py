@@ -22,7 +22,18 @@ from sqlmodel import Session
 from api import console, errors, index_store, middleware, openapi_extras
 from api.db import make_engine
 from api.notify import start_listener
-from api.routes import areas, feedback, health, institutions, keys, programmes, shortlists, suggestions, weights
+from api.routes import (
+    areas,
+    evidence,
+    feedback,
+    health,
+    institutions,
+    keys,
+    programmes,
+    shortlists,
+    suggestions,
+    weights,
+)
 from api.settings import Settings, get_settings
 from api.state import REBUILD_LOCK, build_indexes
 from embeddings.base import Embedder
@@ -121,7 +132,8 @@ def create_app(
     app.state.index_problem = None
     errors.install(app)
     middleware.install(app)
-    for module in (institutions, areas, programmes, suggestions, weights, feedback, shortlists, keys, health):
+    for module in (institutions, evidence, areas, programmes, suggestions, weights, feedback, shortlists, keys,
+                   health):
         app.include_router(module.router)
     console.install(app)
     openapi_extras.install(app)

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy import Engine
 
-from api.caches import ANNOUNCED, CHANGES_CHANNEL, OWNER_PROFILE_CHANGES, change_origin
+from api.caches import ANNOUNCED, CHANGES_CHANNEL, EVIDENCE_CHANGES, OWNER_PROFILE_CHANGES, change_origin
 from api.state import rebuild_matcher
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class ChangeListener:
             logger.warning("ignored a notification of an unknown change %r", name)
             return
         watcher.bump()
-        if watcher is OWNER_PROFILE_CHANGES:
+        if watcher is OWNER_PROFILE_CHANGES or watcher is EVIDENCE_CHANGES:
             self._rebuild.set()
         logger.debug("change announced by another process: %s", name)
 

@@ -86,7 +86,13 @@ class InstitutionPublic(InstitutionBase):
     aliases: list[str] = Field(default_factory=list)
     domains: list[str] = Field(default_factory=list)
     n_projects: int = Field(description="Distinct Horizon Europe and H2020 projects it took part in.")
-    has_research_evidence: bool = Field(description="Whether a Horizon Europe project (with text) names it.")
+    has_research_evidence: bool = Field(description="Whether it has any research evidence item with text: a Horizon "
+                                                    "Europe project, a national project, a publication, a research "
+                                                    "unit or field, or an owner profile.")
+    evidence_level: Literal["research", "described", "none"] = Field(
+        default="none", description="research: projects, publications or an owner profile; described: only research "
+                                    "fields and units from public web pages (what it works on, not a record of "
+                                    "work done); none: no evidence.")
     score: float | None = Field(
         default=None, description="Search relevance, 0-100 (100: exact name or abbreviation); only with `q`."
     )
@@ -137,8 +143,63 @@ class YearCount(BaseModel):
     count: int
 
 
+class EvidenceItemPublic(BaseModel):
+    """One research evidence item of an institution (other than a CORDIS project: those are in ``projects``)."""
+
+    id: str
+    type: Literal["national_project", "publication", "research_unit", "research_field"]
+    title: str
+    year: int | None
+    source: str = Field(description="The page the fact comes from (URL), or file:<name>#<record> for an import")
+    origin: Literal["catalogue", "import"]
+    external_id: str | None = Field(description="DOI or grant code, where known")
+    removable: bool = Field(description="Whether the owner may remove it (imported items only)")
+
+
+class PartnershipPublic(BaseModel):
+    """A known partnership of the institution (besides shared CORDIS projects)."""
+
+    id: str
+    partner_id: str | None = Field(description="The partner in the catalogue; null when its name resolved to none")
+    partner_name: str
+    partner_country: str | None
+    type: str = Field(description="branch_campus, dual_degree, mou, erasmus_cbhe, erasmus_mobility, joint_lab, "
+                                  "joint_project or other")
+    year: int | None
+    description: str | None
+    source: str
+    origin: Literal["catalogue", "import"]
+    removable: bool
+
+
+class EvidenceCounts(BaseModel):
+    """How many evidence items of each type an institution has."""
+
+    eu_project: int = Field(description="Horizon Europe projects with text")
+    national_project: int
+    publication: int
+    research_unit: int
+    research_field: int
+    owner_profile: int
+
+
+class ImportResult(BaseModel):
+    """What an import of publications, projects or partnerships did (or would do, for a dry run)."""
+
+    institution_ids: list[str]
+    read: int = Field(description="Records read from the file")
+    duplicates_merged: int = Field(description="Records folded into another record of the file")
+    added: int
+    updated: int
+    unchanged: int
+    dry_run: bool
+    matcher: Literal["updated", "updating", "unchanged"] = Field(
+        description="updated: suggestions use the new evidence already; updating: they will once the new texts are "
+                    "embedded (large files); unchanged: nothing was written")
+
+
 class InstitutionDetail(InstitutionPublic):
-    """An institution with its identifiers, profile, recent projects and main partners."""
+    """An institution with its identifiers, profile, evidence, recent projects and partners."""
 
     ror_url: str | None = Field(description="The ROR record, https://ror.org/<ror_id>.")
     provenance: list[str] = Field(description="Source records merged into this institution.")
@@ -154,8 +215,14 @@ class InstitutionDetail(InstitutionPublic):
     partners: list[PartnerSummary] = Field(description="Institutions sharing the most projects, at most 20.")
     area_strengths: list[AreaStrength] = Field(
         default_factory=list,
-        description="Percentile per priority area among institutions with research evidence (empty without).",
+        description="Percentile per priority area among institutions with research evidence (empty without), "
+                    "with the items behind each.",
     )
+    evidence_counts: EvidenceCounts
+    evidence: list[EvidenceItemPublic] = Field(
+        default_factory=list, description="Evidence items other than CORDIS projects, most recent first, at most 200.")
+    known_partnerships: list[PartnershipPublic] = Field(default_factory=list,
+                                                        description="Known partnerships, most recent first.")
 
     model_config = {
         "json_schema_extra": {
@@ -191,6 +258,8 @@ class InstitutionDetail(InstitutionPublic):
                             "n_shared": 3,
                         },
                     ],
+                    "evidence_counts": {"eu_project": 5, "national_project": 0, "publication": 0,
+                                        "research_unit": 0, "research_field": 0, "owner_profile": 0},
                 }
             ]
         }
@@ -375,6 +444,8 @@ def problem_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries documenting problem documents for ``status_codes``."""
     descriptions = {
         404: "Unknown id or key.",
+        409: "Conflicts with the resource's state.",
+        413: "The request body is larger than the service accepts.",
         422: "Invalid parameters; `errors` names each.",
         503: "The catalogue is not loaded yet.",
     }

@@ -27,7 +27,7 @@ from sqlmodel import Session
 from api import index_store
 from api.db import database_problem
 from embeddings.st import LazyEmbedder, load_embedder
-from matcher.engine import INSTITUTION_COLUMNS, CatalogueIndex, EmbeddingStats, catalogue_fingerprint
+from matcher.engine import INSTITUTION_COLUMNS, CatalogueIndex, EmbeddingStats, catalogue_fingerprint, load_refresh
 from matcher.engine import load_index as load_matching_index
 from matcher.suggest import Matcher
 from seed_data.fingerprint import UnsupportedDialect, table_digests
@@ -215,3 +215,39 @@ def rebuild_matcher(app: FastAPI) -> None:
             build_matcher(app)
     except Exception:
         logger.exception("rebuilding the matcher after a profile change failed; the previous one still answers")
+
+
+def refresh_matcher(app: FastAPI, institution_ids: list[str]) -> str:
+    """Swap in a matcher whose index differs from the current one only in the evidence of ``institution_ids``
+    (their vectors, flags and area strengths, and the known-partnership edges): no full rebuild. Texts the
+    cache lacks are embedded first (the new matcher answers from then on). An institution the index does not
+    hold (new since the start) falls back to a full rebuild. Returns "updated", or "unchanged" without a
+    matcher."""
+    with REBUILD_LOCK:
+        current = app.state.matcher
+        if current is None:
+            return "unchanged"
+        started = time.perf_counter()
+        stats = EmbeddingStats()
+        try:
+            with Session(app.state.engine) as session:
+                index = load_refresh(current.index, institution_ids, session=session, embedder=current.embedder,
+                                     stats=stats)
+                session.commit()  # the vectors embedded, cached
+        except KeyError:
+            logger.info("institutions %s are new since the index was built: rebuilding it", institution_ids)
+            build_matcher(app)
+            return "updated"
+        app.state.matcher = Matcher(index, current.embedder, cache_size=MATCHER_CACHE_SIZE)
+        collected_s = refreeze()
+    logger.info("matcher refreshed for %s: %d embedded, %d cached; %.2f s (garbage collection %.2f s)",
+                institution_ids, stats.misses, stats.hits, time.perf_counter() - started, collected_s)
+    return "updated"
+
+
+def refresh_matcher_logged(app: FastAPI, institution_ids: list[str]) -> None:
+    """:func:`refresh_matcher` in the background: a failure is logged and the previous matcher answers on."""
+    try:
+        refresh_matcher(app, institution_ids)
+    except Exception:
+        logger.exception("refreshing the matcher for %s failed; the previous one still answers", institution_ids)

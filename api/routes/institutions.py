@@ -22,17 +22,20 @@ from api.deps import IndexDep, SessionDep, get_index
 from api.errors import Forbidden, NotFound
 from api.schemas import (
     ROR_URL_PREFIX,
+    EvidenceCounts,
+    EvidenceItemPublic,
     InstitutionDetail,
     InstitutionPublic,
     InstitutionsPublic,
     OwnerProfilePublic,
     OwnerProfileUpdate,
+    PartnershipPublic,
     PartnerSummary,
     ProjectSummary,
     YearCount,
     problem_responses,
 )
-from api.state import rebuild_matcher
+from api.state import refresh_matcher_logged
 from matcher.suggest import Matcher
 from matcher.types import InstitutionId
 from seed_data.safe_text import SAFE_LINE
@@ -40,10 +43,14 @@ from seed_data.search import InstitutionIndex
 from seed_data.tables import (
     ApiKey,
     ApiKeyRole,
+    EvidenceItem,
+    EvidenceType,
     Institution,
     InstitutionKind,
+    ItemOrigin,
     Participation,
     ParticipationRole,
+    Partnership,
     Project,
     utc_now,
 )
@@ -63,6 +70,8 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_DETAIL_PROJECTS = 50
 MAX_DETAIL_PARTNERS = 20
+MAX_DETAIL_EVIDENCE = 200
+MAX_DETAIL_PARTNERSHIPS = 200
 # Where an institution has several roles in one project (rare in CORDIS), the summary shows the leading one.
 _ROLE_ORDER = [
     ParticipationRole.coordinator,
@@ -202,6 +211,53 @@ def _partners(*, session: Session, institution_id: str) -> list[PartnerSummary]:
     return [PartnerSummary(id=id_, name=name, country=country, n_shared=n) for id_, name, country, n in rows]
 
 
+def _evidence(*, session: Session, institution_id: str) -> list[EvidenceItemPublic]:
+    """The institution's evidence items other than CORDIS projects, most recent first (undated last)."""
+    rows = session.exec(
+        select(EvidenceItem).where(col(EvidenceItem.institution_id) == institution_id)
+        .order_by(col(EvidenceItem.year).desc().nulls_last(), col(EvidenceItem.type), col(EvidenceItem.title))
+        .limit(MAX_DETAIL_EVIDENCE)
+    ).all()
+    return [EvidenceItemPublic.model_validate({**r.model_dump(), "removable": r.origin == ItemOrigin.imported})
+            for r in rows]
+
+
+def _evidence_counts(*, session: Session, row: Institution) -> EvidenceCounts:
+    """How many items of each type the institution has (Horizon Europe projects: those with text)."""
+    counts = dict(session.exec(
+        select(EvidenceItem.type, func.count()).where(col(EvidenceItem.institution_id) == row.id)
+        .group_by(col(EvidenceItem.type))
+    ).all())
+    eu_projects = session.exec(
+        select(func.count(func.distinct(Project.id)))
+        .join(Participation, col(Participation.project_id) == col(Project.id))
+        .where(col(Participation.institution_id) == row.id,
+               (col(Project.title).is_not(None)) | (col(Project.objective).is_not(None)))
+    ).one()
+    return EvidenceCounts(eu_project=eu_projects, owner_profile=int(bool(row.profile_owner)),
+                          **{t.value: counts.get(t.value, 0) for t in EvidenceType
+                             if t not in (EvidenceType.eu_project, EvidenceType.owner_profile)})
+
+
+def _known_partnerships(*, session: Session, institution_id: str) -> list[PartnershipPublic]:
+    """Known partnerships recorded by the institution, and those others recorded with it (shown from its
+    side: the other institution as the partner). Most recent first."""
+    own = session.exec(select(Partnership).where(col(Partnership.institution_id) == institution_id)).all()
+    theirs = session.exec(select(Partnership).where(col(Partnership.partner_id) == institution_id,
+                                                    col(Partnership.institution_id) != institution_id)).all()
+    names = {i.id: i for i in session.exec(select(Institution).where(
+        col(Institution.id).in_({p.institution_id for p in theirs}))).all()} if theirs else {}
+    shown = [PartnershipPublic.model_validate({**p.model_dump(), "removable": p.origin == ItemOrigin.imported})
+             for p in own]
+    for p in theirs:
+        other = names[p.institution_id]
+        shown.append(PartnershipPublic.model_validate({
+            **p.model_dump(), "partner_id": other.id, "partner_name": other.name, "partner_country": other.country,
+            "removable": False}))
+    shown.sort(key=lambda p: (-(p.year or 0), p.partner_name, p.id))
+    return shown[:MAX_DETAIL_PARTNERSHIPS]
+
+
 def get_institution(*, session: Session, institution_id: str, matcher: Matcher | None = None) -> InstitutionDetail:
     """One institution in full (area strengths when the matcher is loaded); ``NotFound`` for an unknown id."""
     row = session.get(Institution, institution_id)
@@ -217,6 +273,9 @@ def get_institution(*, session: Session, institution_id: str, matcher: Matcher |
         "projects_per_year": _projects_per_year(session=session, institution_id=institution_id),
         "partners": _partners(session=session, institution_id=institution_id),
         "area_strengths": matcher.area_strengths(institution_id) if matcher is not None else [],
+        "evidence_counts": _evidence_counts(session=session, row=row),
+        "evidence": _evidence(session=session, institution_id=institution_id),
+        "known_partnerships": _known_partnerships(session=session, institution_id=institution_id),
     }
     return InstitutionDetail.model_validate(row, update=extra)
 
@@ -244,7 +303,7 @@ def list_institutions(
     kind: Annotated[InstitutionKind | None, Query(description="What the institution is.")] = None,
     has_evidence: Annotated[
         bool | None,
-        Query(description="Only institutions with (true) or without (false) Horizon Europe projects."),
+        Query(description="Only institutions with (true) or without (false) research evidence of any type."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Matches to skip.")] = 0,
@@ -274,7 +333,7 @@ def read_institution(
     return get_institution(session=session, institution_id=institution_id, matcher=request.app.state.matcher)
 
 
-def _owned_institution(session: Session, institution_id: str, key: ApiKey) -> Institution:
+def owned_institution(session: Session, institution_id: str, key: ApiKey) -> Institution:
     """The institution, if ``key`` may change its profile (an admin key, or the institution's owner key);
     ``NotFound`` for an unknown id, ``Forbidden`` for any other key."""
     row = session.get(Institution, institution_id)
@@ -298,7 +357,8 @@ def _set_owner_profile(row: Institution, text: str | None, *, session: Session, 
         session.add(row)
         session.commit()
         session.refresh(row)
-        background.add_task(rebuild_matcher, app)  # after the response; the old one answers until then
+        # after the response (the old matcher answers until then): only this institution's vectors change
+        background.add_task(refresh_matcher_logged, app, [row.id])
         logger.info("owner profile of %s %s by API key %s (%s)", row.id, "saved" if text else "removed", key.id,
                     key.name)
     return OwnerProfilePublic(institution_id=row.id, profile_source="owner" if row.profile_owner else "derived",
@@ -313,7 +373,7 @@ _PROFILE_RESPONSES: dict[int | str, dict[str, Any]] = {**auth_responses(), **pro
 def update_owner_profile(*, institution_id: InstitutionIdPath, body: OwnerProfileUpdate, session: SessionDep,
                          key: OfficeKey, request: Request, background: BackgroundTasks) -> OwnerProfilePublic:
     """Set the institution's own profile text, used for matching instead of the derived one (admin or owner key)."""
-    row = _owned_institution(session, institution_id, key)
+    row = owned_institution(session, institution_id, key)
     return _set_owner_profile(row, body.text, session=session, background=background, app=request.app, key=key)
 
 
@@ -321,5 +381,5 @@ def update_owner_profile(*, institution_id: InstitutionIdPath, body: OwnerProfil
 def delete_owner_profile(*, institution_id: InstitutionIdPath, session: SessionDep, key: OfficeKey,
                          request: Request, background: BackgroundTasks) -> OwnerProfilePublic:
     """Remove the institution's own profile text: matching uses the derived profile again (admin or owner key)."""
-    row = _owned_institution(session, institution_id, key)
+    row = owned_institution(session, institution_id, key)
     return _set_owner_profile(row, None, session=session, background=background, app=request.app, key=key)

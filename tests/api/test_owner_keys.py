@@ -129,15 +129,15 @@ def test_a_failed_rebuild_is_logged_and_the_old_matcher_keeps_answering(
 ) -> None:
     old = client.app.state.matcher  # type: ignore[attr-defined]
 
-    def failing_build(_app: object) -> None:
+    def failing_refresh(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(api.state, "build_matcher", failing_build)
+    monkeypatch.setattr(api.state, "load_refresh", failing_refresh)
     with caplog.at_level(logging.ERROR):
         response = client.put(f"/institutions/{ENU}/profile", headers=enu_owner, json={"text": ENU_PROFILE})
     assert response.status_code == 200
     assert client.app.state.matcher is old  # type: ignore[attr-defined]
-    assert "rebuilding the matcher after a profile change failed" in caplog.text
+    assert f"refreshing the matcher for ['{ENU}'] failed" in caplog.text
 
 
 # --- the column, its migration and the CLI --------------------------------------------------------------------
@@ -152,6 +152,8 @@ def _old_schema(engine: Engine) -> None:
             continue
         if table.name == "apikey":
             Table("apikey", old, *(c._copy() for c in table.columns if c.name != "institution_id"))
+        elif table.name == "institution":  # evidence_level came with migration 0004
+            Table("institution", old, *(c._copy() for c in table.columns if c.name != "evidence_level"))
         else:
             table.to_metadata(old)
     old.create_all(engine)

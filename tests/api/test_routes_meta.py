@@ -174,6 +174,11 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     assert set(schema["paths"]) == {
         "/institutions",
         "/institutions/{institution_id}",
+        "/institutions/{institution_id}/publications",
+        "/institutions/{institution_id}/projects",
+        "/institutions/{institution_id}/partnerships",
+        "/institutions/{institution_id}/evidence/{item_id}",
+        "/institutions/{institution_id}/partnerships/{partnership_id}",
         "/areas",
         "/areas/{key}",
         "/programmes",
