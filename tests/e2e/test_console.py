@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openpyxl
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from tests.e2e.conftest import KAZNU, Service, use_key
 
@@ -216,3 +218,162 @@ def test_console_on_a_phone(browser, service: Service, output_dir: Path) -> None
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
     page.screenshot(path=output_dir / "phone-find-partners.png", full_page=True)
     context.close()
+
+
+# An office's publication export in RIS as reference managers and Scopus write it (tags, two spaces, a hyphen).
+# The records are made up for the test (10.5555 is Crossref's prefix for examples); they are removed again.
+E2E_DOI_PREFIX = "10.5555/partnermatch-e2e."
+ERROR = re.compile(r"\berror\b")
+
+
+def _ris_record(n: int, *, title: bool = True) -> str:
+    lines = ["TY  - JOUR", "AU  - Testova, Aigerim", "AU  - Example, Daniyar"]
+    if title:
+        lines.append(f"TI  - E2E record {n:02d}: glacier melt monitoring and irrigation planning in the Ili basin")
+    lines += ["T2  - Journal of Test Records", "PY  - 2024", f"DO  - {E2E_DOI_PREFIX}{n:04d}",
+              "AB  - Seasonal snow and glacier melt observations for irrigation scheduling.",
+              "KW  - glacier melt", "KW  - irrigation", "ER  - "]
+    return "\n".join(lines) + "\n"
+
+
+def _ris_file(records: list[str]) -> FilePayload:
+    """A file for ``set_input_files``, as the browser's file picker hands it over."""
+    return {"name": "kaznu-publications.ris", "mimeType": "application/x-research-info-systems",
+            "buffer": "\n".join(records).encode()}
+
+
+def _detail(service: Service, institution_id: str = KAZNU) -> dict[str, Any]:
+    response = httpx.get(f"{service.url}/institutions/{institution_id}", timeout=30)
+    response.raise_for_status()
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+def _remove_e2e_publications(service: Service) -> None:
+    """Delete what an earlier run of these tests left behind (through the API, with the owner's key)."""
+    for item in _detail(service)["evidence"]:
+        if (item.get("external_id") or "").lower().startswith(E2E_DOI_PREFIX):
+            httpx.delete(f"{service.url}/institutions/{KAZNU}/evidence/{item['id']}",
+                         headers={"X-API-Key": service.owner_key}, timeout=60).raise_for_status()
+
+
+def test_institution_page_shows_evidence_by_type(page: Page, service: Service, output_dir: Path) -> None:
+    detail = _detail(service)
+    page.goto(f"{service.url}/#/institution/{KAZNU}")
+    expect(page.locator("#inst-title")).to_have_text("Al-Farabi Kazakh National University")
+    evidence = page.locator("#evidence")
+    # one group per type the institution has, headed with its count
+    for kind, count in detail["evidence_counts"].items():
+        group = evidence.locator(f"section.evidence-group[data-type={kind}]")
+        if count:
+            expect(group.locator("h3")).to_contain_text(f"({count}")
+        else:
+            expect(group).to_have_count(0)
+    listed = [item for item in detail["evidence"] if item["type"] == "research_unit"]
+    assert listed, "KazNU's research units from its public web pages are missing"
+    units = evidence.locator("section.evidence-group[data-type=research_unit] li")
+    expect(units).to_have_count(min(len(listed), 20))
+    expect(units.first).to_contain_text(listed[0]["title"])
+    # a web source is a link that opens in a new tab without handing the console to the other site
+    link = units.first.locator("a.source")
+    expect(link).to_have_attribute("href", listed[0]["source"])
+    expect(link).to_have_attribute("target", "_blank")
+    assert "noopener" in (link.get_attribute("rel") or "")
+    # without a key nothing offers removal
+    expect(page.locator("#inst-body button", has_text="Remove")).to_have_count(0)
+    # known partnerships: a resolved partner links to its page, an unresolved one says it is not in the catalogue
+    partnerships = detail["known_partnerships"]
+    rows = page.locator("#partnerships tbody tr")
+    expect(rows).to_have_count(min(len(partnerships), 20))
+    for i, partnership in enumerate(partnerships[:20]):
+        if partnership["partner_id"]:
+            expect(rows.nth(i).locator("td").first.locator("a")).to_have_attribute(
+                "href", f"#/institution/{partnership['partner_id']}")
+        else:
+            expect(rows.nth(i).locator("td").first).to_contain_text("(not in the catalogue)")
+    # the area strengths keep their chart and list the items behind the top areas
+    expect(page.locator("#strengths svg[role=img]")).to_have_count(1)
+    if any(area.get("evidence") for area in detail["area_strengths"]):
+        expect(page.locator("#strengths .area-evidence li").first).to_be_visible()
+    page.screenshot(path=output_dir / "institution-evidence.png", full_page=True)
+
+
+def test_institution_known_only_from_the_web_is_marked_described(page: Page, service: Service) -> None:
+    rows = []
+    for offset in (0, 100, 200):
+        params: dict[str, str | int] = {"country": "KZ", "limit": 100, "offset": offset}
+        rows += httpx.get(f"{service.url}/institutions", params=params, timeout=30).json()["data"]
+    described = next((row for row in rows if _detail(service, row["id"])["evidence_level"] == "described"), None)
+    assert described is not None, "no Kazakh institution is known only from research fields and units"
+    page.goto(f"{service.url}/#/institution/{described['id']}")
+    expect(page.locator("#inst-body .badge.described")).to_contain_text("public web pages only")
+
+
+def test_owner_uploads_publications_and_removes_one(page: Page, service: Service, output_dir: Path) -> None:
+    _remove_e2e_publications(service)
+    before = _detail(service)["evidence_counts"]["publication"]
+    records = [_ris_record(n) for n in range(1, 23)]  # more than the 20 a group shows at first
+    # a key that does not own KazNU may not add to it
+    use_key(page, service.office_key)
+    page.goto(f"{service.url}/#/institution/{KAZNU}")
+    page.select_option("#evidence-kind", "publications")
+    expect(page.locator("#evidence-format")).to_be_visible()
+    page.select_option("#evidence-format", "ris")
+    page.set_input_files("#evidence-file", files=[_ris_file(records)])
+    page.click("#evidence-form button[type=submit]")
+    status = page.locator("#evidence-upload-status")
+    expect(status).to_have_class(ERROR)
+    assert _detail(service)["evidence_counts"]["publication"] == before
+
+    use_key(page, service.owner_key)
+    expect(status).not_to_have_class(ERROR)  # the page is drawn again for the new key, the form reset
+    page.select_option("#evidence-format", "ris")
+    page.set_input_files("#evidence-file", files=[_ris_file(records)])
+    page.check("#evidence-dry-run")
+    page.click("#evidence-form button[type=submit]")
+    expect(status).to_contain_text("Checked only, nothing saved: 22 records read")
+    expect(status).to_contain_text("22 would be added")
+    assert _detail(service)["evidence_counts"]["publication"] == before
+
+    page.uncheck("#evidence-dry-run")
+    page.click("#evidence-form button[type=submit]")
+    expect(status).to_contain_text("Imported: 22 records read")
+    expect(status).to_contain_text("22 added")
+    publications = page.locator("#evidence section.evidence-group[data-type=publication]")
+    expect(publications.locator("h3")).to_contain_text(f"({before + 22}")
+    record = publications.locator("li", has_text="E2E record 07:")
+    expect(record).to_contain_text("(2024)")
+    expect(record).to_contain_text(f"doi:{E2E_DOI_PREFIX}0007")
+    expect(record.locator(".badge.import")).to_be_visible()
+    # the first 20 are shown, the rest on request
+    if before == 0:
+        expect(publications.locator("li")).to_have_count(20)
+        publications.locator("button.show-all").click()
+        expect(publications.locator("li")).to_have_count(22)
+        expect(publications.locator("button.show-all")).to_have_attribute("aria-expanded", "true")
+    page.screenshot(path=output_dir / "institution-publications-imported.png", full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    record.get_by_role("button", name="Remove").click()
+    expect(page.locator("#evidence-status")).to_contain_text("Removed")
+    expect(publications.locator("li", has_text="E2E record 07:")).to_have_count(0)
+    expect(publications.locator("h3")).to_contain_text(f"({before + 21}")
+    assert not any(item["title"].startswith("E2E record 07:") for item in _detail(service)["evidence"])
+    _remove_e2e_publications(service)
+    assert _detail(service)["evidence_counts"]["publication"] == before
+
+
+def test_bad_publication_file_lists_every_error(page: Page, service: Service, output_dir: Path) -> None:
+    before = _detail(service)["evidence_counts"]["publication"]
+    use_key(page, service.owner_key)
+    page.goto(f"{service.url}/#/institution/{KAZNU}")
+    page.select_option("#evidence-format", "ris")
+    # records 1 and 3 have no title: nothing of the file is added, and both are named
+    page.set_input_files("#evidence-file", files=[_ris_file(
+        [_ris_record(101, title=False), _ris_record(102), _ris_record(103, title=False)])])
+    page.click("#evidence-form button[type=submit]")
+    errors = page.locator("#evidence-upload-errors li")
+    expect(errors).to_have_count(2)
+    expect(page.locator("#evidence-upload-status")).to_have_class(ERROR)
+    page.screenshot(path=output_dir / "institution-upload-errors.png", full_page=True)
+    assert _detail(service)["evidence_counts"]["publication"] == before

@@ -1,5 +1,5 @@
-// The HTTP API as the console uses it: one fetch wrapper that sends the user's key and turns every
-// problem document (RFC 9457) into an ApiError whose message says what went wrong.
+// The HTTP API as the console uses it: one fetch wrapper (JSON calls and file uploads) that sends the user's
+// key and turns every problem document (RFC 9457) into an ApiError whose message says what went wrong.
 
 const KEY_STORAGE = "partnermatch.key";
 
@@ -29,20 +29,22 @@ function describe(status, problem) {
   return detail;
 }
 
-/** Call the API; resolves to parsed JSON (or a Blob when `asBlob`), rejects with an ApiError. */
-export async function api(path, { method = "GET", body, query, asBlob = false, signal } = {}) {
+function urlFor(path, query) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value === undefined || value === null || value === "") continue;
     for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, item);
   }
-  const headers = { Accept: asBlob ? "*/*" : "application/json" };
+  return url;
+}
+
+/** Fetch with the user's key; a failed response becomes an ApiError (its `problem` keeps e.g. `errors`). */
+async function send(url, { method, headers, body, asBlob, signal }) {
   const key = getKey();
   if (key) headers["X-API-Key"] = key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    response = await fetch(url, { method, headers, body, signal });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "The service cannot be reached. Is `partnermatch serve` running?", null);
@@ -54,6 +56,34 @@ export async function api(path, { method = "GET", body, query, asBlob = false, s
   }
   if (asBlob) return response;
   return response.status === 204 ? null : response.json();
+}
+
+/** Call the API; resolves to parsed JSON (or a Blob when `asBlob`), rejects with an ApiError. */
+export async function api(path, { method = "GET", body, query, asBlob = false, signal } = {}) {
+  const headers = { Accept: asBlob ? "*/*" : "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  return send(urlFor(path, query), {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body), asBlob, signal,
+  });
+}
+
+/** POST one file as multipart/form-data (field `field`, "file" by default); resolves to the parsed JSON.
+ * The browser writes the Content-Type with its boundary, so none is set here. */
+export async function upload(path, file, { query, field = "file", signal } = {}) {
+  const form = new FormData();
+  form.append(field, file, file.name);
+  return send(urlFor(path, query), { method: "POST", headers: { Accept: "application/json" }, body: form, signal });
+}
+
+/** Every message of a problem's `errors`: strings as they are, validation errors as "where: what". */
+export function problemErrors(problem) {
+  const errors = (problem && Array.isArray(problem.errors)) ? problem.errors : [];
+  return errors.map((e) => {
+    if (typeof e === "string") return e;
+    const where = Array.isArray(e && e.loc) ? e.loc.filter((part) => part !== "body").join(".") : "";
+    const what = (e && (e.msg || e.message)) || JSON.stringify(e);
+    return where ? `${where}: ${what}` : what;
+  });
 }
 
 /** Save a download response (from `api(..., {asBlob: true})`) under the name the service gave it. */
