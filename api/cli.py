@@ -14,15 +14,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
-from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from api import index_store
 from api.cli_admin import keys_app, weights_app
+from api.cli_common import catalogue_session, console, err_console, fail
 from api.cli_evaluate import evaluate, learn_weights
 from api.cli_import import register as register_import_commands
-from api.db import database_problem, make_engine, migrate, new_migration
+from api.db import make_engine, migrate, new_migration
 from api.routes.institutions import get_institution
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
@@ -49,9 +49,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(institutions_app, name="institutions")
 
-# Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
-console = Console(width=None if Console().is_terminal else 160)
-err_console = Console(stderr=True)
 logger = logging.getLogger("partnermatch")
 
 VECTORS_FILE = "vectors.npz"
@@ -67,21 +64,6 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debu
     )
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
-
-
-def _session() -> Session:
-    engine = make_engine(get_settings().database_url)
-    if not inspect(engine).has_table("institution"):
-        raise _fail("the database has no catalogue yet: run `partnermatch db init` first")
-    problem = database_problem(engine)
-    if problem is not None:
-        raise _fail(problem)
-    return Session(engine)
-
-
 # --- catalogue ---------------------------------------------------------------------------------------
 
 
@@ -94,7 +76,7 @@ def catalogue_build(
 ) -> None:
     """Rebuild the processed catalogue files from the raw sources (deterministic) and print the report."""
     if not raw.is_dir():
-        raise _fail(f"raw data folder not found: {raw}")
+        raise fail(f"raw data folder not found: {raw}")
     started = time.perf_counter()
     with console.status("building the catalogue (read sources, resolve identities, profiles)…"):
         report = build_catalogue(raw, out)
@@ -110,7 +92,7 @@ def catalogue_stats(
     """Counts of the shipped catalogue: sources read, institutions per country group and kind, merges."""
     report_path = data_dir / "build_report.json"
     if not report_path.exists():
-        raise _fail(f"no build report at {report_path}: run `partnermatch catalogue build`")
+        raise fail(f"no build report at {report_path}: run `partnermatch catalogue build`")
     report = read_json(report_path)
     if as_json:
         typer.echo(json.dumps(report, indent=1, ensure_ascii=False))
@@ -173,7 +155,7 @@ def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = 
     try:
         upgrade = migrate(engine)
     except SchemaError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     was = upgrade.stamped or upgrade.before
     console.print(f"database schema: revision {upgrade.after}"
                   + ("" if was == upgrade.after else f" (was {was or 'a database without tables'})"))
@@ -191,7 +173,7 @@ def db_init(data_dir: Annotated[Path, typer.Option(help="Catalogue folder.")] = 
         try:
             report = load_catalogue(session=session, data_dir=data_dir, show_progress=True)
         except CatalogueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     table = Table("table", "inserted", "updated", "unchanged", "deleted",
                   title=f"Loaded into {engine.url.render_as_string(hide_password=True)}")
     for name, counts in report.tables().items():
@@ -218,7 +200,7 @@ def db_embed(
     """Embed every project and area text the cache lacks, and write them all to a vector file."""
     settings = get_settings()
     embedder = SentenceTransformerEmbedder(settings.embedding_model)
-    with _session() as session:
+    with catalogue_session() as session:
         hashes, vectors = texts_and_vectors(session=session, embedder=embedder, show_progress=True)
         session.commit()
     save_vector_file(out, model_id=embedder.model_id, hashes=hashes, vectors=vectors)
@@ -232,8 +214,8 @@ def import_institutions_cmd(
 ) -> None:
     """Upsert an office's own institution records and profile texts, all or nothing."""
     if not file.exists():
-        raise _fail(f"file not found: {file}")
-    with _session() as session:
+        raise fail(f"file not found: {file}")
+    with catalogue_session() as session:
         try:
             report = import_institutions(session=session, path=file, dry_run=dry_run)
         except ImportValidationError as exc:
@@ -336,7 +318,7 @@ def _resolve_requester(session: Session, requester: str) -> Institution:
         return row
     hits = index_store.search_index(get_settings(), session).search(requester, limit=1)
     if not hits:
-        raise _fail(f"no institution matches {requester!r}; try `partnermatch institutions search`")
+        raise fail(f"no institution matches {requester!r}; try `partnermatch institutions search`")
     found = session.get(Institution, hits[0].id)
     assert found is not None
     return found
@@ -357,9 +339,9 @@ def suggest(
 ) -> None:
     """Suggest partners for an institution or a project idea, with reasons."""
     if requester is None and text is None:
-        raise _fail("give a requester (id, name or abbreviation) or --text")
+        raise fail("give a requester (id, name or abbreviation) or --text")
     settings = get_settings()
-    with _session() as session:
+    with catalogue_session() as session:
         requester_id = _resolve_requester(session, requester).id if requester else None
         # as the service does: the model loads only if the request needs it (a text), and the matching index
         # is the saved one when the catalogue is unchanged (seconds instead of a rebuild)
@@ -372,19 +354,19 @@ def suggest(
             session.commit()
             version = published_version(programme, session=session)
         except SQLAlchemyError as exc:
-            raise _fail("the database has no weight profiles table: run `partnermatch db init`") from exc
+            raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
         except ProfileNotFound as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         profile, version_id = to_scoring_profile(version), version.id
     try:
         request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, areas=area or [],
                                     countries=country, new_partners_only=new_partners_only, k=k)
     except ValidationError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     try:
         response = Matcher(index, embedder).suggest(request, profile)
     except RequestError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     response = response.model_copy(update={"profile_version_id": version_id})
     if as_json:
         typer.echo(response.model_dump_json(indent=1))
@@ -414,7 +396,7 @@ def institutions_search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Find institutions by name, alias, abbreviation (KazNU, ENU, MEPhI) or domain."""
-    with _session() as session:
+    with catalogue_session() as session:
         allowed = None
         if country or kind:
             matching = select(Institution.id)
@@ -453,7 +435,7 @@ def institutions_show(
     """One institution as the API shows it: identity, evidence by type, area strengths with the items behind
     each, known partnerships and co-participants."""
     settings = get_settings()
-    with _session() as session:
+    with catalogue_session() as session:
         institution_id = _resolve_requester(session, institution).id
         embedder = load_embedder(settings.embedding_model, session=session)
         index, origin = index_store.matching_index(settings, session, embedder)

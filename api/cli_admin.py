@@ -12,13 +12,13 @@ import logging
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import inspect
 from sqlmodel import Session
 
 from api import index_store
 from api.auth import create_api_key, list_api_keys, revoke_api_key
+from api.cli_common import console, err_console, fail
 from api.db import make_engine
 from api.errors import NotFound
 from api.settings import get_settings
@@ -34,22 +34,14 @@ logger = logging.getLogger(__name__)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 weights_app = typer.Typer(help="Show, change, publish and roll back weight profiles.", no_args_is_help=True)
 
-console = Console(width=None if Console().is_terminal else 160)
-err_console = Console(stderr=True)
-
 _TABLES = ("apikey", "weightprofileversion", "feedback")
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
 
 
 def _session() -> Session:
     engine = make_engine(get_settings().database_url)
     missing = [name for name in _TABLES if not inspect(engine).has_table(name)]
     if missing:
-        raise _fail(f"the database lacks the tables {missing}: run `partnermatch db init` first")
+        raise fail(f"the database lacks the tables {missing}: run `partnermatch db init` first")
     return Session(engine)
 
 
@@ -77,12 +69,12 @@ def keys_create(
         if institution is not None:
             owned = session.get(Institution, institution)
             if owned is None:
-                raise _fail(f"no institution with id {institution!r}: look it up with "
+                raise fail(f"no institution with id {institution!r}: look it up with "
                             "`partnermatch institutions search NAME`")
         try:
             row, plaintext = create_api_key(session=session, name=name, role=role)
         except ValueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         owner = ""
         if institution is not None and owned is not None:
             row.institution_id = institution
@@ -121,7 +113,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `k
         try:
             row = revoke_api_key(key_id, session=session)
         except NotFound as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         session.commit()
         console.print(f"key {row.id} ({row.prefix}…, {row.name!r}) revoked at {row.revoked}")
 
@@ -146,7 +138,7 @@ def _parse_weights(values: list[str]) -> dict[str, float]:
                 raise ValueError(item)
             weights[name.strip()] = float(number)
         except ValueError as exc:
-            raise _fail(f"--weight wants COMPONENT=NUMBER (components: {', '.join(COMPONENTS)}), got {item!r}") \
+            raise fail(f"--weight wants COMPONENT=NUMBER (components: {', '.join(COMPONENTS)}), got {item!r}") \
                 from exc
     return weights
 
@@ -189,7 +181,7 @@ def weights_show(
         try:
             row = store.get_version(name, version, session=session)
         except store.ProfileNotFound as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         if as_json:
             typer.echo(row.model_dump_json(indent=1))
             return
@@ -208,9 +200,9 @@ def weights_set(
 ) -> None:
     """Add a new version of a profile with the given changes (unpublished: publish it to use it)."""
     if not comment.strip():
-        raise _fail("--comment must say why")
+        raise fail("--comment must say why")
     if max_per_country is not None and no_country_cap:
-        raise _fail("give --max-per-country or --no-country-cap, not both")
+        raise fail("give --max-per-country or --no-country-cap, not both")
     changes: dict[str, object] = {}
     if weight:
         changes["weights"] = _parse_weights(weight)
@@ -221,13 +213,13 @@ def weights_set(
     if ties is not None:
         changes["ties"] = ties.value
     if not changes:
-        raise _fail("nothing to change: give --weight, --lambda, --max-per-country, --no-country-cap or --ties")
+        raise fail("nothing to change: give --weight, --lambda, --max-per-country, --no-country-cap or --ties")
     with _store_session() as session:
         try:
             row = store.update_profile(name, changes, session=session, author=_author(), key_id=None,
                                        comment=comment)
         except (store.ProfileNotFound, store.InvalidProfile, store.ProfileConflict) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         session.commit()
         _print_version(row)
         console.print(f"publish it with: partnermatch weights publish {row.name} {row.version}")
@@ -243,7 +235,7 @@ def weights_publish(
         try:
             row = store.publish(name, version, session=session)
         except (store.ProfileNotFound, store.ProfileConflict) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         session.commit()
         logger.info("%s published by %s", store.format_ref(row), _author())
         console.print(f"{store.format_ref(row)} is now the published profile for {row.programme}")
@@ -257,12 +249,12 @@ def weights_rollback(
 ) -> None:
     """Add a new version equal to an earlier one and publish it."""
     if not comment.strip():
-        raise _fail("--comment must say why")
+        raise fail("--comment must say why")
     with _store_session() as session:
         try:
             row = store.rollback(name, version, session=session, author=_author(), key_id=None, comment=comment)
         except (store.ProfileNotFound, store.InvalidProfile, store.ProfileConflict) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         session.commit()
         console.print(f"{store.format_ref(row)} (a copy of version {version}) is now published for {row.programme}")
 
@@ -278,7 +270,7 @@ def weights_compare(
         try:
             result = store.compare_versions(store.get_ref(a, session=session), store.get_ref(b, session=session))
         except (store.ProfileNotFound, store.InvalidProfile) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
         return
@@ -305,7 +297,7 @@ def weights_what_if(
         try:
             version_a, version_b = store.get_ref(a, session=session), store.get_ref(b, session=session)
         except (store.ProfileNotFound, store.InvalidProfile) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         # read before the commit below expires the rows (they are used after the session is closed)
         profile_a, profile_b = store.to_scoring_profile(version_a), store.to_scoring_profile(version_b)
         programme = version_a.programme

@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import inspect
 from sqlmodel import Session
 
-from api.db import database_problem, make_engine
-from api.settings import get_settings
+from api.cli_common import catalogue_session, console, err_console, fail
 from seed_data.evidence_import import (
     EvidenceImportError,
     EvidencePlan,
@@ -34,10 +31,6 @@ from seed_data.evidence_import import (
 from seed_data.publications import FORMATS
 from seed_data.tables import utc_now
 
-# Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
-console = Console(width=None if Console().is_terminal else 160)
-err_console = Console(stderr=True)
-
 _FORMAT_HELP = f"Export format: {', '.join(FORMATS)} (default: detected from the content, else the extension)."
 _DRY_RUN_HELP = "Show what would change; change nothing."
 _RESTART_NOTE = ("a service running on PostgreSQL rebuilds its matcher now; on SQLite it shows the new evidence "
@@ -47,25 +40,9 @@ _RESTART_NOTE = ("a service running on PostgreSQL rebuilds its matcher now; on S
 PlanMaker = Callable[[Session, bytes, str], EvidencePlan]
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
-
-
-def _session() -> Session:
-    """A session on the configured database, as ``api.cli`` opens one: refused when it holds no catalogue."""
-    engine = make_engine(get_settings().database_url)
-    if not inspect(engine).has_table("institution"):
-        raise _fail("the database has no catalogue yet: run `partnermatch db init` first")
-    problem = database_problem(engine)
-    if problem is not None:
-        raise _fail(problem)
-    return Session(engine)
-
-
 def _read(file: Path) -> bytes:
     if not file.is_file():
-        raise _fail(f"file not found: {file}")
+        raise fail(f"file not found: {file}")
     return file.read_bytes()
 
 
@@ -82,7 +59,7 @@ def _execute(file: Path, *, dry_run: bool, make_plan: PlanMaker) -> None:
     """Plan with ``make_plan``, print the counts, apply and commit unless ``dry_run``; exit 1 on problems."""
     data = _read(file)
     started = time.perf_counter()
-    with _session() as session:
+    with catalogue_session() as session:
         try:
             with console.status(f"checking {file.name}…"):
                 plan = make_plan(session, data, file.name)
@@ -112,7 +89,7 @@ def publications(
 ) -> None:
     """Import an institution's publication list (duplicates merged by DOI or title), all or nothing."""
     if fmt is not None and fmt not in FORMATS:
-        raise _fail(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise fail(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     _execute(file, dry_run=dry_run, make_plan=lambda session, data, name: plan_publications(
         session=session, institution_id=institution, data=data, filename=name, fmt=fmt, allowed=None))
 

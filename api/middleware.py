@@ -7,12 +7,15 @@ it is reset. ``UnexpectedErrors`` answers the exception itself (logged once, by 
 exception ends there. Only an exception raised after the response started still reaches the server, which
 must then cut the connection: the response is incomplete.
 
-``BodyLimit`` answers a body over ``MAX_BODY_BYTES`` with a 413 problem document, whether its
+``BodyLimit`` answers a body over ``MAX_BODY_BYTES`` (``MAX_UPLOAD_BYTES`` for the evidence upload routes) with a
+413 problem document, whether its
 ``Content-Length`` says so or it arrives in chunks. (FastAPI's own ``max_body_size`` answers a declared
 oversize body in plain text, replacing any response, so it is not used.)
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import FastAPI, HTTPException, status
 from starlette.datastructures import Headers, MutableHeaders
@@ -24,6 +27,10 @@ from api.errors import problem, unexpected_error
 # Bodies larger than this are 413s before anything parses them. The largest valid body, a 500-item shortlist
 # with 2,000-character notes sent \u-escaped (Cyrillic, as Python's json writes it), is about 6 MB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# Evidence uploads (POST /institutions/{id}/publications, /projects, /partnerships) carry the files offices
+# export: a 5,000-record RIS export with abstracts is some 12 MB.
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+UPLOAD_PATH = re.compile(r"^/institutions/[^/]+/(publications|projects|partnerships)$")
 
 # The console loads its scripts and styles from this origin only and draws charts as inline SVG; its
 # favicon is a data: URL. No page may frame it (clickjacking), and no plugin or <base> may be used.
@@ -76,20 +83,22 @@ class BodyLimit:
     """Answer a request whose body is over ``max_bytes`` with a 413 problem document (and close the connection,
     as the rest of the body is not read)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES,
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
-
-    def _detail(self) -> str:
-        return f"The request body is larger than the {self.max_bytes} bytes allowed."
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_upload_bytes if scope["method"] == "POST" and UPLOAD_PATH.match(scope["path"]) \
+            else self.max_bytes
+        detail = f"The request body is larger than the {limit} bytes allowed."
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem(Request(scope), status.HTTP_413_CONTENT_TOO_LARGE, self._detail(),
+        if declared.isdigit() and int(declared) > limit:
+            response = problem(Request(scope), status.HTTP_413_CONTENT_TOO_LARGE, detail,
                                headers={"Connection": "close"})
             await response(scope, receive, send)
             return
@@ -100,10 +109,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # FastAPI passes an HTTPException raised while it reads the body on to the handlers
                     # (api.errors), which render it as a problem document.
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self._detail(),
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail,
                                         headers={"Connection": "close"})
             return message
 

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.main import create_app
 from api.settings import get_settings
 
 RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
@@ -89,3 +91,20 @@ def test_weights_what_if_compares_two_versions(cli_env: Path) -> None:
     payload = json.loads(result.stdout)
     assert payload["rankings"]["n_requesters"] > 0
     assert {"metrics_a", "metrics_b"} <= payload.keys()
+
+
+def test_institutions_show_prints_what_the_api_returns(cli_env: Path) -> None:
+    assert runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)]).exit_code == 0
+    shown = runner.invoke(app, ["institutions", "show", "KazNU", "--json"])
+    assert shown.exit_code == 0, shown.output
+    detail = json.loads(shown.stdout)
+    with TestClient(create_app()) as client:
+        assert client.get(f"/institutions/{detail['id']}").json() == detail
+    # the curated facts of the slice: typed items with sources, and strengths with the items behind them
+    assert detail["evidence_level"] == "research" and detail["evidence_counts"]["research_field"] > 0
+    assert all(item["source"].startswith("http") for item in detail["evidence"])
+    assert detail["area_strengths"][0]["evidence"]
+    table = runner.invoke(app, ["institutions", "show", "pic-959424479"])
+    assert table.exit_code == 0
+    assert "Strength per priority area" in table.output and "evidence: research" in table.output
+    assert runner.invoke(app, ["institutions", "show", "pic-000000000"]).exit_code == 1

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from api.auth import API_KEY_HEADER, create_api_key
 from api.main import create_app
+from api.middleware import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from seed_data.evidence import item_id, item_identity
 from seed_data.tables import ApiKeyRole, EvidenceItem, Institution, ItemOrigin
 from tests.api.conftest import ENU, KAZNU, NU
@@ -198,3 +199,33 @@ def test_a_catalogue_item_cannot_be_removed(client: TestClient, catalogue_engine
         assert session.get(Institution, ENU) is not None
     response = client.delete(f"/institutions/{ENU}/evidence/{stored_id}", headers=enu_owner)
     assert response.status_code == 409 and "shipped catalogue" in response.json()["detail"]
+
+
+@pytest.mark.postgres
+def test_uploads_and_removals_on_postgresql(pg_client: TestClient, pg_engine: Engine) -> None:
+    owner = _owner(pg_engine, ENU)
+    done = _upload(pg_client, f"/institutions/{ENU}/publications", owner, "water.ris", WATER_RIS)
+    assert done.status_code == 200, done.text
+    assert (done.json()["added"], done.json()["matcher"]) == (1, "updated")
+    ties = b"partner_name,partner_country,type,year,url\nNazarbayev University,KZ,joint_lab,2022,https://example.org/l\n"
+    assert _upload(pg_client, f"/institutions/{ENU}/partnerships", owner, "t.csv", ties).status_code == 200
+    detail = pg_client.get(f"/institutions/{ENU}").json()
+    assert detail["evidence_counts"]["publication"] == 1 and detail["known_partnerships"][0]["partner_id"] == NU
+    index = pg_client.app.state.matcher.index  # type: ignore[attr-defined]
+    assert index.has_evidence[index.row_of[ENU]] and index.graph[index.row_of[ENU], index.row_of[NU]] > 0
+    item = detail["evidence"][0]["id"]
+    assert pg_client.delete(f"/institutions/{ENU}/evidence/{item}", headers=owner).status_code == 204
+    tie = detail["known_partnerships"][0]["id"]
+    assert pg_client.delete(f"/institutions/{ENU}/partnerships/{tie}", headers=owner).status_code == 204
+    assert pg_client.get(f"/institutions/{ENU}").json()["evidence_level"] == "none"
+
+
+def test_uploads_may_be_larger_than_other_bodies_up_to_their_own_limit(client: TestClient,
+                                                                        enu_owner: dict[str, str]) -> None:
+    big = WATER_RIS.replace(b"AB  - River", b"AB  - " + b"river " * (MAX_BODY_BYTES // 6) + b"River")
+    assert MAX_BODY_BYTES < len(big) < MAX_UPLOAD_BYTES
+    response = _upload(client, f"/institutions/{ENU}/publications", enu_owner, "big.ris", big, dry_run="true")
+    assert response.status_code == 422 and "abstract" in response.text  # read and checked, not refused unread
+    too_big = b"x" * (MAX_UPLOAD_BYTES + 1)
+    response = _upload(client, f"/institutions/{ENU}/publications", enu_owner, "huge.ris", too_big)
+    assert response.status_code == 413 and str(MAX_UPLOAD_BYTES) in response.json()["detail"]
