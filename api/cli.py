@@ -130,12 +130,23 @@ def _print_report(report: dict[str, Any]) -> None:
             console.print(f"  rejected {line}")
     if report.get("evidence"):
         evidence = Table("country", "institutions", "universities", "research", "described only", "none",
-                         "institutions with each type", title="Research evidence (Kazakhstan and Central Asia)")
+                         "institutions with each type", title="Research evidence (Central Asia and China)")
         for country, ev in report["evidence"].items():
+            if country == "by_country_group":
+                continue
             evidence.add_row(country, str(ev["total"]), str(ev["universities"]), str(ev["with_research_evidence"]),
                              str(ev["described_only"]), str(ev["none"]),
                              ", ".join(f"{t} {n}" for t, n in ev["institutions_with_type"].items()))
         console.print(evidence)
+        console.print("research evidence by country group: " + "; ".join(
+            f"{group} {g.get('research', 0)} of {g['total']}" for group, g in report["evidence"].get(
+                "by_country_group", {}).items()))
+    beyond = report.get("bri_public_web")
+    if beyond:
+        console.print(f"bri_public_web: records {beyond['records_read']}, matched {beyond['matched']}, unmatched "
+                      f"{len(beyond['unmatched'])}, rejected {beyond['rejected']['total']}; institutions with facts "
+                      f"{beyond['institutions_with_facts_by_country']}; items {beyond['items_by_type']}; "
+                      f"partnerships {beyond['partnerships']}")
     named = Table("asked for", "country", "found", "name", "sources", title="Institutions named in policy texts")
     for item in report["named_institutions"]:
         named.add_row(item["query"], item["country"], item.get("id", "[red]missing[/red]"), item.get("name", ""),
@@ -333,6 +344,9 @@ def suggest(
     area: Annotated[list[str] | None, typer.Option(help="Priority area key; repeat for several.")] = None,
     text: Annotated[str | None, typer.Option(help="A project idea or profile, instead of or with a requester.")] = None,
     country: Annotated[list[str] | None, typer.Option(help="Only candidates in this country; repeatable.")] = None,
+    region: Annotated[list[str] | None, typer.Option(help="Only candidates in this country group (CENTRAL_ASIA, "
+                                                         "EU27, BRI, ...); repeatable; with --country: either.")
+                      ] = None,
     new_partners_only: Annotated[bool, typer.Option("--new-partners-only", help="Skip existing partners.")] = False,
     k: Annotated[int, typer.Option(min=1, max=100, help="How many suggestions.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON.")] = False,
@@ -360,7 +374,7 @@ def suggest(
         profile, version_id = to_scoring_profile(version), version.id
     try:
         request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, areas=area or [],
-                                    countries=country, new_partners_only=new_partners_only, k=k)
+                                    countries=country, regions=region, new_partners_only=new_partners_only, k=k)
     except ValidationError as exc:
         raise fail(str(exc)) from exc
     try:

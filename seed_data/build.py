@@ -21,7 +21,15 @@ from typing import Any, cast
 
 from seed_data import files
 from seed_data.evidence import field_text, item_id, item_identity, partnership_id, project_item_text, unit_text
-from seed_data.kz_web import KzWebData, WebRecord, WebReject, read_kz_web, repair_text, subfield_names
+from seed_data.kz_web import (
+    KzWebData,
+    WebRecord,
+    WebReject,
+    read_kz_web,
+    read_records,
+    repair_text,
+    subfield_names,
+)
 from seed_data.names import fold, smart_title, web_host
 from seed_data.partners import PartnerResolver, is_acronym
 from seed_data.reference import (
@@ -234,10 +242,13 @@ def _merge_rows(merges: Iterable[Merge]) -> list[dict[str, str]]:
 # kz_public_web: renames, merges, new institutions, evidence items and partnerships (SOURCES.md section 9)
 
 KZ_WEB = "kz_public_web"
+# Facts collected the same way for institutions beyond Kazakhstan (China, Central Asia): reference data of this
+# repository (seed_data/reference/bri_public_web/*.jsonl, one file per collection), each fact with its URL.
+REFERENCE_WEB = "bri_public_web"
 KZ_MERGE_REASON = "kz_public_web_same_as"
 KZ_COUNTRY = "KZ"
-# Countries whose evidence the build report details (Kazakhstan and the other Central Asian states).
-EVIDENCE_REPORT_COUNTRIES = ("KZ", "KG", "UZ", "TJ", "TM")
+# Countries whose evidence the build report details (Kazakhstan, the other Central Asian states, China).
+EVIDENCE_REPORT_COUNTRIES = ("KZ", "KG", "UZ", "TJ", "TM", "CN")
 # Id of a new institution without a website: this prefix and a slug of its name (cut to this length).
 KZ_SLUG_PREFIX = "kzweb-"
 KZ_SLUG_MAX_LENGTH = 60
@@ -458,32 +469,7 @@ def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: se
         attach.append((match.institution_id, record))
 
     # 4. items and partnerships, deduplicated by id within an institution
-    seen: set[str] = set()
-    duplicates = 0
-    partners_how: Counter[str] = Counter()
-    for institution_id, record in attach:
-        for item in _items_of(institution_id, record):
-            if item["id"] in seen:
-                duplicates += 1
-                continue
-            seen.add(item["id"])
-            result.items[institution_id].append(item)
-        for fact in record.partnerships:
-            pid = partnership_id(institution_id, fact.partner, fact.country, fact.type, fact.year)
-            if pid in seen:
-                duplicates += 1
-                continue
-            seen.add(pid)
-            match = resolver.resolve(fact.partner, fact.country)
-            partner_id, how = match.institution_id, match.how
-            if partner_id == institution_id:  # a partner name that is the institution itself: no edge to itself
-                partner_id, how = None, "self"
-            partners_how[how] += 1
-            result.partnerships.append({
-                "id": pid, "institution_id": institution_id, "partner_id": partner_id, "partner_name": fact.partner,
-                "partner_country": fact.country, "type": fact.type.value, "year": fact.year,
-                "description": fact.what, "source": fact.url, "origin": ItemOrigin.catalogue.value,
-                "key_id": None, "created": None})
+    duplicates, partners_how = _attach_facts(attach, resolver, result)
 
     items = [i for rows in result.items.values() for i in rows]
     resolved = sum(n for how, n in partners_how.items() if how in ("ror", "website", "name"))
@@ -512,6 +498,89 @@ def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: se
     return result
 
 
+def _attach_facts(attach: list[tuple[str, WebRecord]], resolver: PartnerResolver,
+                  result: KzWebResult) -> tuple[int, Counter[str]]:
+    """Add the items and partnerships of each (institution id, record) to ``result``, skipping ids it holds
+    already; partners resolved by ``resolver`` (none or two: kept by name). Returns the duplicates skipped and
+    how the partners resolved."""
+    seen = {i["id"] for rows in result.items.values() for i in rows} | {p["id"] for p in result.partnerships}
+    duplicates = 0
+    partners_how: Counter[str] = Counter()
+    for institution_id, record in attach:
+        for item in _items_of(institution_id, record):
+            if item["id"] in seen:
+                duplicates += 1
+                continue
+            seen.add(item["id"])
+            result.items[institution_id].append(item)
+        for fact in record.partnerships:
+            pid = partnership_id(institution_id, fact.partner, fact.country, fact.type, fact.year)
+            if pid in seen:
+                duplicates += 1
+                continue
+            seen.add(pid)
+            match = resolver.resolve(fact.partner, fact.country)
+            partner_id, how = match.institution_id, match.how
+            if partner_id == institution_id:  # a partner name that is the institution itself: no edge to itself
+                partner_id, how = None, "self"
+            partners_how[how] += 1
+            result.partnerships.append({
+                "id": pid, "institution_id": institution_id, "partner_id": partner_id, "partner_name": fact.partner,
+                "partner_country": fact.country, "type": fact.type.value, "year": fact.year,
+                "description": fact.what, "source": fact.url, "origin": ItemOrigin.catalogue.value,
+                "key_id": None, "created": None})
+    return duplicates, partners_how
+
+
+def _apply_reference_web(folder: Path, subfields: frozenset[str], institutions: list[dict[str, Any]],
+                         kz: KzWebResult) -> dict[str, Any]:
+    """Attach the facts collected for institutions beyond Kazakhstan (``seed_data/reference/bri_public_web/``,
+    records in the ``kz_public_web`` layout, one file per collection) to their catalogue rows, adding the items
+    and partnerships to ``kz``. A record is matched by its catalogue id (a merged-away id means its survivor),
+    else by website, then names in any country; none or two: reported, never guessed. Returns the report."""
+    rejects: list[WebReject] = []
+    records = [r for path in sorted(folder.glob("*.jsonl"))
+               for r in read_records(path, f"{folder.name}/{path.name}", subfields, rejects)]
+    by_id = {r["id"]: r for r in institutions}
+    resolver = PartnerResolver.from_rows(institutions)
+    attach: list[tuple[str, WebRecord]] = []
+    matched: Counter[str] = Counter()
+    unmatched: list[dict[str, Any]] = []
+    for record in records:
+        target = kz.merged_into.get(record.catalogue_id or "", record.catalogue_id or "")
+        if target in by_id:
+            matched["id"] += 1
+            attach.append((target, record))
+            continue
+        match = resolver.resolve(record.name, None, website=record.website, other_names=record.names)
+        if match.institution_id is None:
+            unmatched.append({"record": record.key, "name": record.name, "catalogue_id": record.catalogue_id,
+                              "how": match.how, "candidates": list(match.candidates)})
+            continue
+        matched[match.how] += 1
+        attach.append((match.institution_id, record))
+    items_before = Counter(i["type"] for rows in kz.items.values() for i in rows)
+    partnerships_before = len(kz.partnerships)
+    duplicates, partners_how = _attach_facts(attach, resolver, kz)
+    added_items = Counter(i["type"] for rows in kz.items.values() for i in rows) - items_before
+    added_ties = kz.partnerships[partnerships_before:]
+    countries = {r["id"]: r["country"] for r in institutions}
+    with_facts = {institution_id for institution_id, record in attach if record.has_facts}
+    return {
+        "records_read": dict(sorted(Counter(r.file for r in records).items())),
+        "matched": dict(sorted(matched.items())),
+        "unmatched": unmatched,
+        "institutions_with_facts_by_country": dict(sorted(Counter(countries[i] for i in with_facts).items())),
+        "looked_up_without_facts": sum(1 for _, record in attach if not record.has_facts),
+        "rejected": {"total": len(rejects), "list": [f"{r.file}:{r.row} {r.fact}: {r.reason}" for r in rejects]},
+        "items_by_type": dict(sorted(added_items.items())),
+        "duplicates_dropped": duplicates,
+        "partnerships": {"total": len(added_ties),
+                         "with_kazakh_institutions": sum(1 for p in added_ties if p["partner_country"] == KZ_COUNTRY),
+                         "by_how": dict(sorted(partners_how.items()))},
+    }
+
+
 def _reject_reason(reject: WebReject) -> str:
     """A reject's reason without the value it names, so the report can count rejects by kind."""
     reason = reject.reason.split(":")[0]
@@ -521,9 +590,15 @@ def _reject_reason(reject: WebReject) -> str:
     return f"{reject.fact.split('[')[0]}: {reason}"
 
 
-def _evidence_report(institutions: list[dict[str, Any]], types: dict[str, set[str]]) -> dict[str, Any]:
-    """Per Central Asian country: institutions, universities, and how their research is known."""
-    out: dict[str, Any] = {}
+def _evidence_report(institutions: list[dict[str, Any]], types: dict[str, set[str]],
+                     groups: dict[str, frozenset[str]]) -> dict[str, Any]:
+    """Per Central Asian country and China: institutions, universities, and how their research is known; per
+    country group, how many have research evidence."""
+    out: dict[str, Any] = {"by_country_group": {}}
+    for group in sorted({_country_group(r["country"], groups) for r in institutions}):
+        rows = [r for r in institutions if _country_group(r["country"], groups) == group]
+        out["by_country_group"][group] = {
+            "total": len(rows), **dict(sorted(Counter(r["evidence_level"] for r in rows).items()))}
     for country in EVIDENCE_REPORT_COUNTRIES:
         rows = [r for r in institutions if r["country"] == country]
         levels = Counter(r["evidence_level"] for r in rows)
@@ -568,7 +643,9 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
                 pic_owner[record.pic] = row["id"]
         institutions.append(row)
     cities = {r["id"]: r["city"] for r in institutions}
-    kz = _apply_kz_web(read_kz_web(raw, subfield_names(topics_rows), cities=cities), institutions, taken)
+    subfields = subfield_names(topics_rows)
+    kz = _apply_kz_web(read_kz_web(raw, subfields, cities=cities), institutions, taken)
+    beyond = _apply_reference_web(reference_dir / REFERENCE_WEB, subfields, institutions, kz)
     pic_owner = {pic: kz.merged_into.get(owner, owner) for pic, owner in pic_owner.items()}
 
     projects = {str(p["id"]): p for p in data.projects}
@@ -635,7 +712,8 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     report["reference_warnings"] = unused_paths
     report["mojibake_repaired"] = dict(sorted(repaired.items()))
     report["kz_public_web"] = kz.report
-    report["evidence"] = _evidence_report(institutions, types)
+    report[REFERENCE_WEB] = beyond
+    report["evidence"] = _evidence_report(institutions, types, groups)
     out.mkdir(parents=True, exist_ok=True)
     files.write_jsonl_gz(out / "institutions.jsonl.gz", sorted(institutions, key=lambda r: r["id"]))
     files.write_jsonl_gz(out / "projects.jsonl.gz", [_project_row(p) for _, p in sorted(projects.items())])
