@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from matcher.engine import CatalogueIndex, FloatArray
+from matcher.engine import BRI_FAMILY, CatalogueIndex, FloatArray
 from matcher.types import TiePreference
 
 IntArray = npt.NDArray[np.intp]
@@ -74,12 +74,16 @@ class Complementarity:
 
 
 class TrackRecord:
-    """Programme experience: percentile of recency-weighted projects (coordinations count double); for
-    Erasmus+ programmes half of it is holding the Erasmus charter."""
+    """Experience that counts for the programme: for the EU programmes the percentile of recency-weighted CORDIS
+    projects (coordinations count double), for Erasmus+ half of it holding the Erasmus charter; for the
+    Belt-and-Road track the percentile of known partnerships with institutions of other Belt-and-Road countries
+    (an EU project record is no evidence there)."""
 
     name = "track_record"
 
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
+        if query.programme_family == BRI_FAMILY:
+            return index.bri_record[rows]
         record = index.track_record[rows]
         if query.programme_family == "erasmus":
             return 0.5 * index.has_charter[rows] + 0.5 * record

@@ -36,9 +36,11 @@ from matcher.evidence import (
     percentile_among,
     pooled_vectors,
     raw_area_strength,
+    recency,
 )
 from matcher.texts import area_text, project_text
 from seed_data.fingerprint import code_digest, combine, table_digests
+from seed_data.reference import COUNTRY_GROUPS_FILE, GROUP_PREFIX, expand_countries, load_country_groups
 from seed_data.tables import EvidenceType, PriorityArea, Programme, table_of
 
 logger = logging.getLogger(__name__)
@@ -115,8 +117,10 @@ class CatalogueIndex:
     raw_strength: FloatArray  # (n, n_areas) mean of the best weighted item similarities
     area_strength: FloatArray  # (n, n_areas) percentile in [0, 1] among institutions with evidence
     track_record: FloatArray  # (n,) percentile in [0, 1] among institutions with projects
+    bri_record: FloatArray  # (n,) percentile of known partnerships with other Belt-and-Road countries
     thematic_quantiles: FloatArray  # cosine quantiles of random institution pairs, for calibration
     programmes: dict[str, dict[str, Any]]
+    country_groups: dict[str, frozenset[str]]  # region key -> its countries (seed_data/reference)
     weights: EvidenceWeights
     reference_year: int  # the year item ages are counted from
     as_of: dt.date | None = None
@@ -229,6 +233,7 @@ class TieInfo:
 
 
 OWNER_PROFILE_TITLE = "Profile text supplied by the institution"
+BRI_FAMILY = "bri"  # the programme family of the Belt-and-Road track
 
 
 def owner_profile_item(institution: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -265,6 +270,43 @@ def _tie_graph(partnerships: Sequence[Mapping[str, Any]], row_of: Mapping[str, i
     graph = sp.csr_matrix((list(strongest.values()), ([e[0] for e in strongest], [e[1] for e in strongest])),
                           shape=(n_nodes, n_nodes))
     return graph, ties
+
+
+def _country_groups() -> dict[str, frozenset[str]]:
+    """The country groups a request may name as regions (seed_data/reference/country_groups.json)."""
+    spec = load_country_groups()
+    return {key: expand_countries([f"{GROUP_PREFIX}{key}"], spec) for key in spec}
+
+
+def bri_countries(programmes: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+    """The countries of the Belt-and-Road track: every partner and requester country of the programmes of the
+    ``bri`` family."""
+    return frozenset(c for p in programmes if p.get("family") == BRI_FAMILY
+                     for c in [*p.get("requester_countries", ()), *(x for cs in p["partner_countries"].values()
+                                                                    for x in cs)])
+
+
+def cooperation_record(partnerships: Sequence[Mapping[str, Any]], *, row_of: Mapping[str, int],
+                       countries: npt.NDArray[np.str_], allowed: frozenset[str], weights: EvidenceWeights,
+                       reference_year: int, as_of: dt.date | None) -> FloatArray:
+    """(n,) percentile, among institutions with any, of the known partnerships with institutions of another
+    country among ``allowed``: each weighs its type's tie weight times its recency. Both sides count one; a
+    partner that resolved to no institution counts for the side that recorded it, by the partner's country."""
+    record = np.zeros(len(countries), dtype=np.float64)
+    for p in partnerships:
+        a = row_of.get(p["institution_id"])
+        if a is None or not _kept(p.get("year"), as_of):
+            continue
+        year = np.array([np.nan if p.get("year") is None else p["year"]], dtype=float)
+        weight = weights.ties[p["type"]] * float(recency(year, reference_year=reference_year,
+                                                         recency=weights.recency)[0])
+        b = row_of.get(p.get("partner_id") or "")
+        other = str(countries[b]) if b is not None else (p.get("partner_country") or "")
+        if other in allowed and other != countries[a]:
+            record[a] += weight
+        if b is not None and b != a and countries[a] in allowed and countries[a] != countries[b]:
+            record[b] += weight
+    return _percentile(record, record > 0)
 
 
 def _network(coparticipation: sp.csr_matrix, ties: sp.csr_matrix) -> tuple[sp.csr_matrix, FloatArray]:
@@ -408,6 +450,10 @@ def build_index(
     decay = 0.5 ** (np.maximum(reference_year - years, 0) / TRACK_RECORD_HALF_LIFE_YEARS)
     weighted = membership[:n] @ decay + (COORDINATOR_WEIGHT - 1.0) * (coordinated[:n] @ decay)
     track_record = _percentile(np.asarray(weighted, dtype=np.float64), np.asarray(weighted) > 0)
+    countries = np.array([i.country for i in infos])
+    bri_record = cooperation_record(partnerships, row_of=row_of, countries=countries,
+                                    allowed=bri_countries(programmes), weights=weights,
+                                    reference_year=reference_year, as_of=as_of)
 
     # thematic calibration: cosine quantiles between random pairs of institutions with evidence
     rng = np.random.default_rng(random_state)
@@ -423,7 +469,7 @@ def build_index(
     return CatalogueIndex(
         institutions=infos,
         row_of=row_of,
-        countries=np.array([i.country for i in infos]),
+        countries=countries,
         kinds=np.array([i.kind for i in infos]),
         has_evidence=has_evidence,
         has_charter=np.array([bool(i.erasmus_code) for i in infos]),
@@ -447,8 +493,10 @@ def build_index(
         raw_strength=raw_strength,
         area_strength=area_strength,
         track_record=track_record,
+        bri_record=bri_record,
         thematic_quantiles=quantiles,
         programmes={p["key"]: dict(p) for p in programmes},
+        country_groups=_country_groups(),
         weights=weights,
         reference_year=reference_year,
         as_of=as_of,
@@ -491,7 +539,8 @@ def _date(value: Any) -> dt.date | None:
 INSTITUTION_COLUMNS = ("id", "name", "country", "kind", "city", "pic", "ror_id", "erasmus_code", "website",
                        "native_name", "profile_owner", "profile_owner_updated")
 ITEM_COLUMNS = ("id", "institution_id", "type", "title", "text", "year", "source")
-PARTNERSHIP_COLUMNS = ("id", "institution_id", "partner_id", "type", "year", "source", "description")
+PARTNERSHIP_COLUMNS = ("id", "institution_id", "partner_id", "partner_country", "type", "year", "source",
+                       "description")
 PROJECT_COLUMNS = ("id", "programme", "acronym", "title", "objective", "keywords", "euroscivoc", "start_date")
 PARTICIPATION_COLUMNS = ("project_id", "pic", "role", "institution_id")
 PARTICIPATION_KEY = ("project_id", "pic", "role")
@@ -554,7 +603,8 @@ def catalogue_fingerprint(session: Session, *, model_id: str, institutions_diges
     code = code_digest(sys.modules[__name__], matcher.texts, matcher.evidence, embeddings.cache,
                        packages=("numpy", "scipy"))
     return combine("catalogue-index", code, model_id, institutions_digest, projects_digest, participations_digest,
-                   items_digest, partnerships_digest, EVIDENCE_WEIGHTS_FILE.read_text(encoding="utf-8"), *reference)
+                   items_digest, partnerships_digest, EVIDENCE_WEIGHTS_FILE.read_text(encoding="utf-8"),
+                   COUNTRY_GROUPS_FILE.read_text(encoding="utf-8"), *reference)
 
 
 def texts_and_vectors(*, session: Session, embedder: Embedder, show_progress: bool | None = None
@@ -703,11 +753,15 @@ def refresh_institutions(
 
     tie_graph, ties = _tie_graph(partnerships, index.row_of, index.graph.shape[0], index.weights, None)
     graph, aa_weights = _network(index.coparticipation, tie_graph)
+    bri_record = cooperation_record(partnerships, row_of=index.row_of, countries=index.countries,
+                                    allowed=bri_countries(list(index.programmes.values())), weights=index.weights,
+                                    reference_year=index.reference_year, as_of=None)
     stats = {**index.stats, "with_evidence": int(has_evidence.sum()), "evidence_items": len(item_infos),
              "known_ties": len(ties), "graph_edges": int(graph.nnz // 2)}
     return replace(index, vectors=vectors, has_evidence=has_evidence, evidence_vectors=evidence_vectors,
                    evidence_weights=evidence_weights, items=item_infos, items_of=items_of, tie_graph=tie_graph,
-                   ties=ties, graph=graph, adamic_adar_weights=aa_weights, raw_strength=raw_strength,
+                   ties=ties, graph=graph, adamic_adar_weights=aa_weights, bri_record=bri_record,
+                   raw_strength=raw_strength,
                    area_strength=area_strength, stats=stats)
 
 

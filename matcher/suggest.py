@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from embeddings.base import Embedder
 from matcher.components import IntArray, Query, adamic_adar, direct_ties, get_component
-from matcher.engine import CatalogueIndex, FloatArray
+from matcher.engine import BRI_FAMILY, CatalogueIndex, FloatArray
 from matcher.evidence import area_strength_of
 from matcher.types import (
     COMPONENTS,
@@ -108,8 +108,9 @@ def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requeste
     programme = index.programmes[request.programme]
     allowed_countries = set().union(*programme["partner_countries"].values()) if programme["partner_countries"] \
         else set()
-    if request.countries:
-        allowed_countries &= {normalise_country(c) for c in request.countries}
+    if request.countries or request.regions:  # either a listed country or a member of a listed region
+        allowed_countries &= {normalise_country(c) for c in request.countries or []}.union(
+            *(index.country_groups[r] for r in request.regions or []))
     kinds = set(request.kinds or programme["default_partner_kinds"])
     masks = masks or partial(filter_mask, index)
     mask = masks(frozenset(allowed_countries), frozenset(kinds)).copy()
@@ -209,6 +210,9 @@ class Matcher:
         bad_countries = [c for c in request.countries or [] if not is_country(normalise_country(c))]
         if bad_countries:
             raise RequestError("countries", f"not ISO 3166-1 alpha-2 country codes: {bad_countries} (e.g. DE, IT, CN)")
+        unknown_regions = [r for r in request.regions or [] if r not in index.country_groups]
+        if unknown_regions:
+            raise RequestError("regions", f"unknown region(s) {unknown_regions}; known: {sorted(index.country_groups)}")
         kinds = {"university", "research", "company", "public", "other"}
         if request.kinds and not set(request.kinds) <= kinds:
             raise RequestError("kinds", f"unknown kind(s) {sorted(set(request.kinds) - kinds)}; known: {sorted(kinds)}")
@@ -296,7 +300,8 @@ class Matcher:
             reasons=_reasons(dict(zip(COMPONENTS, values, strict=True)), dict(zip(COMPONENTS, contributions,
                                                                                     strict=True)),
                              evidence, has_evidence=bool(index.has_evidence[row]), existing=existing,
-                             requested_areas=[index.area_names[a] for a in query.area_cols]),
+                             requested_areas=[index.area_names[a] for a in query.area_cols],
+                             programme_family=query.programme_family),
             evidence=evidence,
         )
 
@@ -371,7 +376,7 @@ def _project(index: CatalogueIndex, j: int, similarity: float | None) -> Project
 
 
 def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], evidence: Evidence, *,
-             has_evidence: bool, existing: bool, requested_areas: list[str]) -> list[str]:
+             has_evidence: bool, existing: bool, requested_areas: list[str], programme_family: str = "") -> list[str]:
     """The two or three largest contributions, in words, plus flags a reader must not miss."""
     reasons = []
     if not has_evidence:
@@ -387,6 +392,9 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
                            "research evidence")
         elif name == "complementarity":
             reasons.append(f"stronger than the requester in the requested areas ({v:.2f})")
+        elif name == "track_record" and programme_family == BRI_FAMILY:
+            reasons.append(f"Belt-and-Road cooperation: known partnerships with other Belt-and-Road countries ahead "
+                           f"of {v:.0%} of institutions with any")
         elif name == "track_record":
             reasons.append(f"programme experience: track record ahead of {v:.0%} of active institutions")
         elif name == "network" and evidence.n_shared_partners:

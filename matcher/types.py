@@ -92,6 +92,11 @@ class WeightOverrides(BaseModel):
     network: Weight | None = None
 
 
+# A country group's key in seed_data/reference/country_groups.json (CENTRAL_ASIA, EU27, BRI, ...).
+RegionKey = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[A-Z][A-Z0-9_]*$")]
+MAX_REGIONS = 10
+
+
 class ScoringProfile(BaseModel):
     """How a programme scores: component weights, diversity and the preference for existing ties."""
 
@@ -113,6 +118,11 @@ class SuggestionRequest(BaseModel):
     countries: Annotated[list[CountryCode], AfterValidator(_unique)] | None = Field(
         default=None, max_length=MAX_COUNTRIES, json_schema_extra=UNIQUE_ITEMS,
         description="Only candidates in these countries (ISO 3166-1 alpha-2 codes, each once)")
+    regions: Annotated[list[RegionKey], AfterValidator(_unique)] | None = Field(
+        default=None, max_length=MAX_REGIONS, json_schema_extra=UNIQUE_ITEMS,
+        description="Only candidates in these country groups (CENTRAL_ASIA, EU27, BRI, ERASMUS_PROGRAMME, "
+                    "HE_ASSOCIATED: seed_data/reference/country_groups.json), each once; with `countries`, "
+                    "candidates in either")
     kinds: Annotated[list[InstitutionKind], AfterValidator(_unique)] | None = Field(
         default=None, max_length=len(InstitutionKind), json_schema_extra=UNIQUE_ITEMS,
         description="Only these kinds, each once (default: the programme's)")

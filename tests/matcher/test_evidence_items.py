@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from matcher.engine import build_index, refresh_institutions
 from matcher.evidence import EVIDENCE_WEIGHTS_FILE, EvidenceWeights, item_weights, load_evidence_weights, recency
-from matcher.suggest import Matcher
+from matcher.suggest import Matcher, RequestError
 from matcher.types import ComponentWeights, ScoringProfile, SuggestionRequest
 
 WATER, AI, OTHER = np.eye(3, dtype=np.float32)
@@ -163,3 +163,33 @@ def test_area_strengths_list_the_items_behind_them_with_sources() -> None:
     water = next(a for a in strengths if a.key == "water")
     assert [e.id for e in water.evidence] == ["i2", "i3"]
     assert water.evidence[0].source == "https://example.org/i2" and water.evidence[0].type == "national_project"
+
+
+def test_the_belt_and_road_track_record_counts_partnerships_with_other_bri_countries_not_eu_projects() -> None:
+    index = _index()
+    kz, cn, de = (index.row_of[i] for i in ("KZ-U", "CN-U", "DE-A"))
+    # KZ-U recorded an MoU with CN-U (both count it) and a dual degree with a US partner in no row (US is not
+    # a Belt-and-Road country in this fixture's programme): DE-A's EU project counts for nothing here
+    assert index.bri_record[kz] > 0 and index.bri_record[cn] > 0 and index.bri_record[de] == 0
+    assert index.track_record[de] > 0  # ... while it is DE-A's EU track record
+    profile = ScoringProfile(weights=ComponentWeights(thematic=0, area_fit=0, complementarity=0, track_record=1,
+                                                      network=0), mmr_lambda=1.0)
+    response = Matcher(index, embedder=None).suggest(  # type: ignore[arg-type]
+        SuggestionRequest(programme="bri", requester_id="KZ-D", areas=["water"]), profile)
+    assert response.data[0].institution.id in ("CN-U", "KZ-U")
+    assert any(r.startswith("Belt-and-Road cooperation") for r in response.data[0].reasons)
+
+
+def test_regions_restrict_candidates_in_one_filter() -> None:
+    matcher = Matcher(_index(), embedder=None)  # type: ignore[arg-type]
+    profile = ScoringProfile(weights=ComponentWeights(thematic=1, area_fit=1, complementarity=0, track_record=0,
+                                                      network=0), mmr_lambda=1.0)
+
+    def countries(**filters: object) -> set[str]:
+        request = SuggestionRequest(programme="bri", requester_id="KZ-U", areas=["water"], **filters)
+        return {s.institution.country for s in matcher.suggest(request, profile).data}
+
+    assert countries(regions=["CENTRAL_ASIA"]) == {"KZ"}
+    assert countries(regions=["CENTRAL_ASIA"], countries=["CN"]) == {"KZ", "CN"}  # either
+    with pytest.raises(RequestError, match="unknown region"):
+        countries(regions=["ATLANTIS"])

@@ -67,6 +67,8 @@ function buildRequest() {
   }
   const countries = splitList(document.getElementById("countries").value).map((c) => c.toUpperCase());
   if (countries.length) body.countries = countries;
+  const region = document.getElementById("region").value;
+  if (region) body.regions = [region];  // with countries: candidates in either
   const exclude = splitList(document.getElementById("exclude").value);
   if (exclude.length) body.exclude = exclude;
   const kinds = [...form.querySelectorAll("input[name=kind]:checked")].map((i) => i.value);
