@@ -132,15 +132,13 @@ def _print_report(report: dict[str, Any]) -> None:
         evidence = Table("country", "institutions", "universities", "research", "described only", "none",
                          "institutions with each type", title="Research evidence (Central Asia and China)")
         for country, ev in report["evidence"].items():
-            if country == "by_country_group":
-                continue
             evidence.add_row(country, str(ev["total"]), str(ev["universities"]), str(ev["with_research_evidence"]),
                              str(ev["described_only"]), str(ev["none"]),
                              ", ".join(f"{t} {n}" for t, n in ev["institutions_with_type"].items()))
         console.print(evidence)
         console.print("research evidence by country group: " + "; ".join(
-            f"{group} {g.get('research', 0)} of {g['total']}" for group, g in report["evidence"].get(
-                "by_country_group", {}).items()))
+            f"{group} {g.get('research', 0)} of {g['total']}"
+            for group, g in report.get("evidence_by_country_group", {}).items()))
     beyond = report.get("bri_public_web")
     if beyond:
         console.print(f"bri_public_web: records {beyond['records_read']}, matched {beyond['matched']}, unmatched "

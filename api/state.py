@@ -227,17 +227,17 @@ def refresh_matcher(app: FastAPI, institution_ids: list[str]) -> str:
         current = app.state.matcher
         if current is None:
             return "unchanged"
-        started = time.perf_counter()
-        stats = EmbeddingStats()
-        try:
-            with Session(app.state.engine) as session:
-                index = load_refresh(current.index, institution_ids, session=session, embedder=current.embedder,
-                                     stats=stats)
-                session.commit()  # the vectors embedded, cached
-        except KeyError:
-            logger.info("institutions %s are new since the index was built: rebuilding it", institution_ids)
+        new = [i for i in institution_ids if i not in current.index.row_of]
+        if new:
+            logger.info("institutions %s are new since the index was built: rebuilding it", new)
             build_matcher(app)
             return "updated"
+        started = time.perf_counter()
+        stats = EmbeddingStats()
+        with Session(app.state.engine) as session:
+            index = load_refresh(current.index, institution_ids, session=session, embedder=current.embedder,
+                                 stats=stats)
+            session.commit()  # the vectors embedded, cached
         app.state.matcher = Matcher(index, current.embedder, cache_size=MATCHER_CACHE_SIZE)
         collected_s = refreeze()
     logger.info("matcher refreshed for %s: %d embedded, %d cached; %.2f s (garbage collection %.2f s)",

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -248,6 +248,36 @@ def owner_profile_item(institution: Mapping[str, Any]) -> dict[str, Any] | None:
             "title": OWNER_PROFILE_TITLE, "text": text, "year": year, "source": "owner profile"}
 
 
+def _evidence_items(items: Sequence[Mapping[str, Any]], institutions: Sequence[Mapping[str, Any]], *,
+                    item_vectors: Mapping[str, npt.NDArray[np.float32]],
+                    owner_vectors: Mapping[str, npt.NDArray[np.float32]], row_of: Mapping[str, int], dim: int,
+                    keep: Callable[[ItemInfo], bool]) -> tuple[list[ItemInfo], npt.NDArray[np.float32]]:
+    """The evidence items other than CORDIS projects (the ``items`` rows, and the owner profiles of
+    ``institutions`` that have an owner vector) with a vector and a catalogue row that ``keep`` accepts, by id,
+    and their (n_items, dim) vectors."""
+    rows = [*items, *(o for r in institutions if r["id"] in owner_vectors and (o := owner_profile_item(r)))]
+    infos: list[ItemInfo] = []
+    vectors: list[npt.NDArray[np.float32]] = []
+    for item in sorted(rows, key=lambda i: i["id"]):
+        row = row_of.get(item["institution_id"])
+        vec = owner_vectors.get(item["institution_id"]) if item["type"] == "owner_profile" else (
+            item_vectors.get(item["id"]))
+        if row is None or vec is None:
+            continue
+        info = ItemInfo(item["id"], item["type"], item["title"], item.get("year"), item["source"], row)
+        if keep(info):
+            infos.append(info)
+            vectors.append(vec)
+    return infos, np.array(vectors, dtype=np.float32).reshape(len(vectors), dim)
+
+
+def _info_weights(infos: Sequence[ItemInfo], *, reference_year: int, weights: EvidenceWeights) -> FloatArray:
+    """(n,) the weight of each item: type times recency."""
+    return item_weights(np.array([i.type for i in infos], dtype=str),
+                        np.array([np.nan if i.year is None else i.year for i in infos], dtype=float),
+                        reference_year=reference_year, weights=weights)
+
+
 def _kept(year: int | None, as_of: dt.date | None) -> bool:
     """Whether an item or tie dated ``year`` is known as of ``as_of``: undated ones are left out of a cut
     (nothing shows they were known then)."""
@@ -292,15 +322,13 @@ def cooperation_record(partnerships: Sequence[Mapping[str, Any]], *, row_of: Map
     """(n,) percentile, among institutions with any, of the known partnerships with institutions of another
     country among ``allowed``: each weighs its type's tie weight times its recency. Both sides count one; a
     partner that resolved to no institution counts for the side that recorded it, by the partner's country."""
+    kept = [p for p in partnerships if p["institution_id"] in row_of and _kept(p.get("year"), as_of)]
+    years = np.array([np.nan if p.get("year") is None else p["year"] for p in kept], dtype=float)
+    tie_weights = np.array([weights.ties[p["type"]] for p in kept], dtype=float) * recency(
+        years, reference_year=reference_year, recency=weights.recency)
     record = np.zeros(len(countries), dtype=np.float64)
-    for p in partnerships:
-        a = row_of.get(p["institution_id"])
-        if a is None or not _kept(p.get("year"), as_of):
-            continue
-        year = np.array([np.nan if p.get("year") is None else p["year"]], dtype=float)
-        weight = weights.ties[p["type"]] * float(recency(year, reference_year=reference_year,
-                                                         recency=weights.recency)[0])
-        b = row_of.get(p.get("partner_id") or "")
+    for p, weight in zip(kept, tie_weights, strict=True):
+        a, b = row_of[p["institution_id"]], row_of.get(p.get("partner_id") or "")
         other = str(countries[b]) if b is not None else (p.get("partner_country") or "")
         if other in allowed and other != countries[a]:
             record[a] += weight
@@ -407,18 +435,9 @@ def build_index(
     graph, aa_weights = _network(coparticipation, tie_graph)
 
     # evidence items other than CORDIS projects (owner profiles included), as of the index date
-    item_rows_in = [*items, *(o for r in institutions if r["id"] in owner_vectors and (o := owner_profile_item(r)))]
-    item_infos: list[ItemInfo] = []
-    ivecs: list[npt.NDArray[np.float32]] = []
-    for item in sorted(item_rows_in, key=lambda i: i["id"]):
-        row = row_of.get(item["institution_id"])
-        vec = owner_vectors.get(item["institution_id"]) if item["type"] == "owner_profile" else (
-            item_vectors.get(item["id"]))
-        if row is None or vec is None or not _kept(item.get("year"), as_of):
-            continue
-        item_infos.append(ItemInfo(item["id"], item["type"], item["title"], item.get("year"), item["source"], row))
-        ivecs.append(vec)
-    item_matrix = np.array(ivecs, dtype=np.float32).reshape(len(ivecs), dim)
+    item_infos, item_matrix = _evidence_items(items, institutions, item_vectors=item_vectors,
+                                              owner_vectors=owner_vectors, row_of=row_of, dim=dim,
+                                              keep=lambda info: _kept(info.year, as_of))
 
     # weights: type times recency, against the latest year the evidence knows (or the cut)
     known_years = [p.start_date.year for p in project_infos if p.start_date] + [
@@ -427,9 +446,7 @@ def build_index(
     project_years = np.array([p.start_date.year if p.start_date else np.nan for p in project_infos], dtype=float)
     project_weights = item_weights(np.full(len(project_infos), EvidenceType.eu_project.value), project_years,
                                    reference_year=reference_year, weights=weights) * has_text
-    item_types = np.array([i.type for i in item_infos], dtype=str)
-    iweights = item_weights(item_types, np.array([np.nan if i.year is None else i.year for i in item_infos],
-                                                 dtype=float), reference_year=reference_year, weights=weights)
+    iweights = _info_weights(item_infos, reference_year=reference_year, weights=weights)
     # (n, n_projects + n_items): each evidence item's weight in its institutions' rows
     project_owners = sp.csr_matrix(membership[:n] @ sp.diags(project_weights))
     items_of = sp.csr_matrix((iweights, ([i.row for i in item_infos], np.arange(len(item_infos)))),
@@ -710,23 +727,13 @@ def refresh_institutions(
     changed = {index.row_of[i] for i in institution_ids}  # KeyError: not in this index
     kept = [k for k, item in enumerate(index.items) if item.row not in changed]
     n_projects = len(index.projects)
-    new_rows = [*items, *(o for r in institutions if r["id"] in owner_vectors and (o := owner_profile_item(r)))]
-    new_infos, new_vectors = [], []
-    for item in sorted(new_rows, key=lambda i: i["id"]):
-        vec = owner_vectors.get(item["institution_id"]) if item["type"] == "owner_profile" else (
-            item_vectors.get(item["id"]))
-        row = index.row_of.get(item["institution_id"])
-        if row in changed and vec is not None:
-            new_infos.append(ItemInfo(item["id"], item["type"], item["title"], item.get("year"), item["source"], row))
-            new_vectors.append(vec)
-    dim = index.evidence_vectors.shape[1]
+    new_infos, new_matrix = _evidence_items(items, institutions, item_vectors=item_vectors,
+                                            owner_vectors=owner_vectors, row_of=index.row_of,
+                                            dim=index.evidence_vectors.shape[1], keep=lambda info: info.row in changed)
     item_infos = [index.items[k] for k in kept] + new_infos
-    new_weights = item_weights(np.array([i.type for i in new_infos], dtype=str),
-                               np.array([np.nan if i.year is None else i.year for i in new_infos], dtype=float),
-                               reference_year=index.reference_year, weights=index.weights)
+    new_weights = _info_weights(new_infos, reference_year=index.reference_year, weights=index.weights)
     iweights = np.concatenate([index.evidence_weights[n_projects + np.asarray(kept, dtype=np.intp)], new_weights])
-    evidence_vectors = np.vstack([index.project_vectors, index.item_vectors[kept],
-                                  np.array(new_vectors, dtype=np.float32).reshape(len(new_vectors), dim)])
+    evidence_vectors = np.vstack([index.project_vectors, index.item_vectors[kept], new_matrix])
     evidence_weights = np.concatenate([index.evidence_weights[:n_projects], iweights])
     items_of = sp.csr_matrix((iweights, ([i.row for i in item_infos], np.arange(len(item_infos)))),
                              shape=(index.n, len(item_infos)))

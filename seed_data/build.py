@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -453,20 +453,10 @@ def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: se
         attach.append((row["id"], record))
 
     # 3. institutions_evidence.jsonl: by catalogue id (a merged-away id means its survivor), website, names
-    matched: Counter[str] = Counter()
-    for record in data.evidence:
-        target = result.merged_into.get(record.catalogue_id or "", record.catalogue_id or "")
-        if target in by_id:
-            matched["id"] += 1
-            attach.append((target, record))
-            continue
-        match = resolver.resolve(record.name, KZ_COUNTRY, website=record.website, other_names=record.names)
-        if match.institution_id is None:
-            unmatched.append({"record": record.key, "name": record.name, "catalogue_id": record.catalogue_id,
-                              "how": match.how, "candidates": list(match.candidates)})
-            continue
-        matched[match.how] += 1
-        attach.append((match.institution_id, record))
+    evidence_attach, matched, evidence_unmatched = _match_records(data.evidence, by_id, result.merged_into, resolver,
+                                                                  KZ_COUNTRY)
+    attach += evidence_attach
+    unmatched += evidence_unmatched
 
     # 4. items and partnerships, deduplicated by id within an institution
     duplicates, partners_how = _attach_facts(attach, resolver, result)
@@ -496,6 +486,31 @@ def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: se
                          "by_how": dict(sorted(partners_how.items()))},
     }
     return result
+
+
+def _match_records(records: Iterable[WebRecord], by_id: Mapping[str, Any], merged_into: Mapping[str, str],
+                   resolver: PartnerResolver, country: str | None
+                   ) -> tuple[list[tuple[str, WebRecord]], Counter[str], list[dict[str, Any]]]:
+    """Each record's institution: its catalogue id (a merged-away id means its survivor), else by website, then
+    names within ``country`` (any country for None). Returns (institution id, record) pairs, how many matched
+    which way, and the records that matched none or two institutions (never guessed)."""
+    attach: list[tuple[str, WebRecord]] = []
+    matched: Counter[str] = Counter()
+    unmatched: list[dict[str, Any]] = []
+    for record in records:
+        target = merged_into.get(record.catalogue_id or "", record.catalogue_id or "")
+        if target in by_id:
+            matched["id"] += 1
+            attach.append((target, record))
+            continue
+        match = resolver.resolve(record.name, country, website=record.website, other_names=record.names)
+        if match.institution_id is None:
+            unmatched.append({"record": record.key, "name": record.name, "catalogue_id": record.catalogue_id,
+                              "how": match.how, "candidates": list(match.candidates)})
+            continue
+        matched[match.how] += 1
+        attach.append((match.institution_id, record))
+    return attach, matched, unmatched
 
 
 def _attach_facts(attach: list[tuple[str, WebRecord]], resolver: PartnerResolver,
@@ -541,24 +556,9 @@ def _apply_reference_web(folder: Path, subfields: frozenset[str], institutions: 
     rejects: list[WebReject] = []
     records = [r for path in sorted(folder.glob("*.jsonl"))
                for r in read_records(path, f"{folder.name}/{path.name}", subfields, rejects)]
-    by_id = {r["id"]: r for r in institutions}
     resolver = PartnerResolver.from_rows(institutions)
-    attach: list[tuple[str, WebRecord]] = []
-    matched: Counter[str] = Counter()
-    unmatched: list[dict[str, Any]] = []
-    for record in records:
-        target = kz.merged_into.get(record.catalogue_id or "", record.catalogue_id or "")
-        if target in by_id:
-            matched["id"] += 1
-            attach.append((target, record))
-            continue
-        match = resolver.resolve(record.name, None, website=record.website, other_names=record.names)
-        if match.institution_id is None:
-            unmatched.append({"record": record.key, "name": record.name, "catalogue_id": record.catalogue_id,
-                              "how": match.how, "candidates": list(match.candidates)})
-            continue
-        matched[match.how] += 1
-        attach.append((match.institution_id, record))
+    attach, matched, unmatched = _match_records(records, {r["id"]: r for r in institutions}, kz.merged_into,
+                                                resolver, None)
     items_before = Counter(i["type"] for rows in kz.items.values() for i in rows)
     partnerships_before = len(kz.partnerships)
     duplicates, partners_how = _attach_facts(attach, resolver, kz)
@@ -590,15 +590,18 @@ def _reject_reason(reject: WebReject) -> str:
     return f"{reject.fact.split('[')[0]}: {reason}"
 
 
-def _evidence_report(institutions: list[dict[str, Any]], types: dict[str, set[str]],
-                     groups: dict[str, frozenset[str]]) -> dict[str, Any]:
-    """Per Central Asian country and China: institutions, universities, and how their research is known; per
-    country group, how many have research evidence."""
-    out: dict[str, Any] = {"by_country_group": {}}
-    for group in sorted({_country_group(r["country"], groups) for r in institutions}):
-        rows = [r for r in institutions if _country_group(r["country"], groups) == group]
-        out["by_country_group"][group] = {
-            "total": len(rows), **dict(sorted(Counter(r["evidence_level"] for r in rows).items()))}
+def _evidence_by_group(institutions: list[dict[str, Any]], groups: dict[str, frozenset[str]]) -> dict[str, Any]:
+    """Per country group: institutions, and how many are known by research evidence, described only, or not."""
+    by_group: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in institutions:
+        by_group[_country_group(row["country"], groups)][row["evidence_level"]] += 1
+    return {group: {"total": sum(levels.values()), **dict(sorted(levels.items()))}
+            for group, levels in sorted(by_group.items())}
+
+
+def _evidence_report(institutions: list[dict[str, Any]], types: dict[str, set[str]]) -> dict[str, Any]:
+    """Per Central Asian country and China: institutions, universities, and how their research is known."""
+    out: dict[str, Any] = {}
     for country in EVIDENCE_REPORT_COUNTRIES:
         rows = [r for r in institutions if r["country"] == country]
         levels = Counter(r["evidence_level"] for r in rows)
@@ -713,7 +716,8 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     report["mojibake_repaired"] = dict(sorted(repaired.items()))
     report["kz_public_web"] = kz.report
     report[REFERENCE_WEB] = beyond
-    report["evidence"] = _evidence_report(institutions, types, groups)
+    report["evidence"] = _evidence_report(institutions, types)
+    report["evidence_by_country_group"] = _evidence_by_group(institutions, groups)
     out.mkdir(parents=True, exist_ok=True)
     files.write_jsonl_gz(out / "institutions.jsonl.gz", sorted(institutions, key=lambda r: r["id"]))
     files.write_jsonl_gz(out / "projects.jsonl.gz", [_project_row(p) for _, p in sorted(projects.items())])

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
 from seed_data.tables import (
@@ -96,6 +96,13 @@ def field_text(*, subfield: str, basis: str | None = None) -> str:
     return " ".join(p for p in [f"Research field: {subfield}.", _sentence(basis)] if p)
 
 
+def project_has_text() -> ColumnElement[bool]:
+    """Whether a CORDIS project is an evidence item: it has a title or an objective to embed (the H2020 records
+    have neither), as ``matcher.texts.project_text`` sees it."""
+    return or_(and_(col(Project.title).is_not(None), col(Project.title) != ""),
+               and_(col(Project.objective).is_not(None), col(Project.objective) != ""))
+
+
 def evidence_types(session: Session, institution_ids: Iterable[str]) -> dict[str, set[str]]:
     """The evidence types each institution has: the types of its evidence items with text, ``eu_project`` if it
     takes part in a CORDIS project with a title or objective, ``owner_profile`` if its owner wrote a profile."""
@@ -107,10 +114,8 @@ def evidence_types(session: Session, institution_ids: Iterable[str]) -> dict[str
         col(EvidenceItem.institution_id).in_(ids), col(EvidenceItem.text) != "").distinct()
     for inst, item_type in session.exec(items).all():
         types[inst].add(item_type)
-    with_text = or_(and_(col(Project.title).is_not(None), col(Project.title) != ""),
-                    and_(col(Project.objective).is_not(None), col(Project.objective) != ""))
     projects = (select(Participation.institution_id).join(Project, col(Project.id) == col(Participation.project_id))
-                .where(col(Participation.institution_id).in_(ids), with_text).distinct())
+                .where(col(Participation.institution_id).in_(ids), project_has_text()).distinct())
     for (inst,) in session.execute(projects).all():
         types[inst].add(EvidenceType.eu_project.value)
     owners = select(Institution.id).where(col(Institution.id).in_(ids), col(Institution.profile_owner).is_not(None),

@@ -43,7 +43,7 @@ import datetime as dt
 import io
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -226,6 +226,19 @@ class _Row:
         self.bad = True
         self.problems.add(self.where, name, problem, value)
 
+    def _checked(self, name: str, text: str, value: Any, check: Callable[[str], str], max_length: int) -> str | None:
+        """``text`` (the column's ``value`` normalised) if ``check`` passes and it fits ``max_length``, else None
+        with the problem recorded against the value as written."""
+        try:
+            check(text)
+        except ValueError as exc:
+            self.problem(name, str(exc), value)
+            return None
+        if len(text) > max_length:
+            self.problem(name, f"longer than {max_length} characters", value)
+            return None
+        return text
+
     def line(self, name: str, *, max_length: int, required: bool = False) -> str | None:
         """A one-line text column, whitespace runs collapsed; None when empty (a problem if ``required``)."""
         value = self.raw.get(name)
@@ -238,16 +251,7 @@ class _Row:
         if not isinstance(value, str):
             self.problem(name, "expected text", value)
             return None
-        text = " ".join(value.split())
-        try:
-            check_line(text)
-        except ValueError as exc:
-            self.problem(name, str(exc), value)
-            return None
-        if len(text) > max_length:
-            self.problem(name, f"longer than {max_length} characters", value)
-            return None
-        return text
+        return self._checked(name, " ".join(value.split()), value, check_line, max_length)
 
     def text(self, name: str, *, max_length: int) -> str | None:
         """A free-text column (tab and line breaks kept); None when empty."""
@@ -257,16 +261,7 @@ class _Row:
         if not isinstance(value, str):
             self.problem(name, "expected text", value)
             return None
-        text = value.strip()
-        try:
-            check_text(text)
-        except ValueError as exc:
-            self.problem(name, str(exc), value)
-            return None
-        if len(text) > max_length:
-            self.problem(name, f"longer than {max_length} characters", value)
-            return None
-        return text
+        return self._checked(name, value.strip(), value, check_text, max_length)
 
     def items(self, name: str, *, max_length: int) -> list[str]:
         """A list column: a JSON list of strings or a ';'-separated string; duplicates (case-folded) dropped."""
@@ -283,16 +278,9 @@ class _Row:
             text = " ".join(part.split())
             if not text or text.casefold() in seen:
                 continue
-            try:
-                check_line(text)
-            except ValueError as exc:
-                self.problem(f"{name}[{position}]", str(exc), part)
-                continue
-            if len(text) > max_length:
-                self.problem(f"{name}[{position}]", f"longer than {max_length} characters", part)
-                continue
-            seen.add(text.casefold())
-            kept.append(text)
+            if self._checked(f"{name}[{position}]", text, part, check_line, max_length) is not None:
+                seen.add(text.casefold())
+                kept.append(text)
         return kept
 
     def year(self, name: str) -> int | None:

@@ -19,10 +19,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, MetaData, Table, select
 from sqlmodel import Session, SQLModel
 
 from seed_data import files
+from seed_data.migrations import BASELINE_TABLES
 from seed_data.tables import EvidenceItem, Institution, Participation, Partnership, PriorityArea, Programme, Project
 
 NU = "pic-953676162"
@@ -274,3 +275,23 @@ def dump_tables(session: Session) -> dict[str, list[dict[str, Any]]]:
         rows = session.execute(select(table).order_by(*table.primary_key.columns)).mappings()
         dump[table.name] = [dict(r) for r in rows]
     return dump
+
+
+# Columns that migrations after the baseline added, by table: a release made before them lacked them.
+COLUMNS_ADDED_LATER = {"apikey": {"institution_id"}, "institution": {"evidence_level"}}
+
+
+def create_release_tables(engine: Engine, *, owner_keys: bool) -> None:
+    """The tables as a release before migrations made them with ``create_all`` (no ``alembic_version``): the
+    baseline tables without the columns later migrations added, except ``apikey.institution_id`` if
+    ``owner_keys`` (the last such release had it)."""
+    old = MetaData()
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in BASELINE_TABLES:
+            continue
+        later = COLUMNS_ADDED_LATER.get(table.name, set()) - ({"institution_id"} if owner_keys else set())
+        if later:
+            Table(table.name, old, *(c._copy() for c in table.columns if c.name not in later))
+        else:
+            table.to_metadata(old)  # with its table-level indexes and constraints
+    old.create_all(engine)

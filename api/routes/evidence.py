@@ -9,6 +9,7 @@ institutions it touched only: their vectors and strengths, not a full rebuild.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, File, Query, Request, Response, UploadFile, status
@@ -75,9 +76,10 @@ def _read(file: UploadFile) -> tuple[bytes, str]:
     return file.file.read(), file.filename or "upload"
 
 
-def _planned(make: Any) -> EvidencePlan:
+def _planned(make: Callable[[], EvidencePlan]) -> EvidencePlan:
+    """``make()``'s plan; a file with problems becomes the API's 422 listing each."""
     try:
-        plan: EvidencePlan = make()
+        plan = make()
     except EvidenceImportError as exc:
         raise FileProblems(exc.file, exc.problems) from exc
     return plan
@@ -120,7 +122,9 @@ def upload_partnerships(*, institution_id: InstitutionIdPath, file: UploadedFile
     return _apply(plan, dry_run=dry_run, session=session, key_id=key.id, app=request.app, background=background)
 
 
-def _removed(remove: Any, *, session: Session, institution_id: str, app: FastAPI) -> Response:
+def _removed(remove: Callable[[], None], *, session: Session, institution_id: str, app: FastAPI) -> Response:
+    """Run ``remove``, commit and refresh the institution in the matcher; 404 for an unknown row, 409 for a
+    row of the shipped catalogue."""
     try:
         remove()
     except EvidenceNotFoundError as exc:

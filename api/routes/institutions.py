@@ -38,6 +38,7 @@ from api.schemas import (
 from api.state import refresh_matcher_logged
 from matcher.suggest import Matcher
 from matcher.types import InstitutionId
+from seed_data.evidence import project_has_text
 from seed_data.safe_text import SAFE_LINE
 from seed_data.search import InstitutionIndex
 from seed_data.tables import (
@@ -231,8 +232,7 @@ def _evidence_counts(*, session: Session, row: Institution) -> EvidenceCounts:
     eu_projects = session.exec(
         select(func.count(func.distinct(Project.id)))
         .join(Participation, col(Participation.project_id) == col(Project.id))
-        .where(col(Participation.institution_id) == row.id,
-               (col(Project.title).is_not(None)) | (col(Project.objective).is_not(None)))
+        .where(col(Participation.institution_id) == row.id, project_has_text())
     ).one()
     return EvidenceCounts(eu_project=eu_projects, owner_profile=int(bool(row.profile_owner)),
                           **{t.value: counts.get(t.value, 0) for t in EvidenceType

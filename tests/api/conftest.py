@@ -442,3 +442,19 @@ def cli_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
     yield engine
     engine.dispose()
     get_settings.cache_clear()
+
+
+def owner_headers(engine: Engine, institution_id: str) -> dict[str, str]:
+    """Request headers with a new owner key of ``institution_id`` (an office key tied to it)."""
+    with Session(engine) as session:
+        row, plaintext = create_api_key(session=session, name=f"owner of {institution_id}", role=ApiKeyRole.office)
+        row.institution_id = institution_id
+        session.add(row)
+        session.commit()
+    return {API_KEY_HEADER: plaintext}
+
+
+@pytest.fixture
+def enu_owner(catalogue_engine: Engine) -> dict[str, str]:
+    """Headers with the owner key of ENU."""
+    return owner_headers(catalogue_engine, ENU)

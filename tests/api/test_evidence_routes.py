@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from api.auth import API_KEY_HEADER, create_api_key
+from api.auth import API_KEY_HEADER
 from api.main import create_app
 from api.middleware import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from seed_data.evidence import item_id, item_identity
-from seed_data.tables import ApiKeyRole, EvidenceItem, Institution, ItemOrigin
-from tests.api.conftest import ENU, KAZNU, NU
+from seed_data.tables import EvidenceItem, Institution, ItemOrigin
+from tests.api.conftest import ENU, KAZNU, NU, owner_headers
 
 PUBLICATIONS = Path(__file__).resolve().parents[1] / "fixtures" / "publications"
 EVIDENCE = Path(__file__).resolve().parents[1] / "fixtures" / "evidence"
@@ -32,20 +32,6 @@ DO  - 10.5555/syrdarya.2024.1
 JO  - Journal of Hydrology
 ER  -
 """.replace(b"ER  -\n", b"ER  - \n")  # RIS ends a record with "ER  - "
-
-
-def _owner(engine: Engine, institution_id: str) -> dict[str, str]:
-    with Session(engine) as session:
-        row, plaintext = create_api_key(session=session, name=f"owner of {institution_id}", role=ApiKeyRole.office)
-        row.institution_id = institution_id
-        session.add(row)
-        session.commit()
-    return {API_KEY_HEADER: plaintext}
-
-
-@pytest.fixture
-def enu_owner(catalogue_engine: Engine) -> dict[str, str]:
-    return _owner(catalogue_engine, ENU)
 
 
 def _upload(client: TestClient, path: str, headers: dict[str, str], name: str, data: bytes, **params: str):
@@ -162,7 +148,7 @@ def test_a_bad_file_changes_nothing_and_every_problem_is_named(client: TestClien
 
 def test_projects_and_partnerships_upload_and_partnerships_become_ties(
         client: TestClient, catalogue_engine: Engine) -> None:
-    nu_owner = _owner(catalogue_engine, NU)
+    nu_owner = owner_headers(catalogue_engine, NU)
     rows = [line for line in (EVIDENCE / "projects.csv").read_bytes().splitlines(keepends=True)
             if line.startswith((b"institution_id", NU.encode()))]
     response = _upload(client, f"/institutions/{NU}/projects", nu_owner, "projects.csv", b"".join(rows))
@@ -203,7 +189,7 @@ def test_a_catalogue_item_cannot_be_removed(client: TestClient, catalogue_engine
 
 @pytest.mark.postgres
 def test_uploads_and_removals_on_postgresql(pg_client: TestClient, pg_engine: Engine) -> None:
-    owner = _owner(pg_engine, ENU)
+    owner = owner_headers(pg_engine, ENU)
     done = _upload(pg_client, f"/institutions/{ENU}/publications", owner, "water.ris", WATER_RIS)
     assert done.status_code == 200, done.text
     assert (done.json()["added"], done.json()["matcher"]) == (1, "updated")

@@ -10,37 +10,23 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, MetaData, Table, inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
 import api.state
-from api.auth import API_KEY_HEADER, authenticate, create_api_key
+from api.auth import API_KEY_HEADER, authenticate
 from api.cli import app as cli_app
 from api.db import make_engine, migrate
-from seed_data.migrations import BASELINE, BASELINE_TABLES, head_revision
-from seed_data.tables import ApiKey, ApiKeyRole, Institution
+from seed_data.migrations import BASELINE, head_revision
+from seed_data.tables import ApiKey, Institution
 from tests.api.conftest import ENU, KAZNU, NU
+from tests.factories import create_release_tables
 
 PROBLEM_JSON = "application/problem+json"
 ENU_PROFILE = "  L. N. Gumilyov Eurasian National University: glacier hydrology and irrigation in Central Asia.  "
 runner = CliRunner()
-
-
-def _owner_key(engine: Engine, institution_id: str) -> str:
-    with Session(engine) as session:
-        row, plaintext = create_api_key(session=session, name=f"owner of {institution_id}", role=ApiKeyRole.office)
-        row.institution_id = institution_id
-        session.add(row)
-        session.commit()
-    return plaintext
-
-
-@pytest.fixture
-def enu_owner(catalogue_engine: Engine) -> dict[str, str]:
-    """Headers with the owner key of ENU."""
-    return {API_KEY_HEADER: _owner_key(catalogue_engine, ENU)}
 
 
 def _problem(response: Response, status: int) -> str:
@@ -146,17 +132,7 @@ def test_a_failed_rebuild_is_logged_and_the_old_matcher_keeps_answering(
 def _old_schema(engine: Engine) -> None:
     """Every table as the release before owner keys made them (``create_all``, no ``alembic_version``):
     ``apikey`` without ``institution_id``, no table added since; one key in it."""
-    old = MetaData()
-    for table in SQLModel.metadata.sorted_tables:
-        if table.name not in BASELINE_TABLES:
-            continue
-        if table.name == "apikey":
-            Table("apikey", old, *(c._copy() for c in table.columns if c.name != "institution_id"))
-        elif table.name == "institution":  # evidence_level came with migration 0004
-            Table("institution", old, *(c._copy() for c in table.columns if c.name != "evidence_level"))
-        else:
-            table.to_metadata(old)
-    old.create_all(engine)
+    create_release_tables(engine, owner_keys=False)
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO apikey (name, role, prefix, key_hash, created) "
                                 "VALUES ('old key', 'office', 'abcdefgh', :hash, CURRENT_TIMESTAMP)"),

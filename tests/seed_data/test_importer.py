@@ -168,6 +168,16 @@ def test_import_survives_a_catalogue_reload(loaded: Session, tmp_path: Path) -> 
     assert dump_tables(loaded) == before
 
 
+def _assert_rejected_whole(session: Session, path: Path, problem: str) -> None:
+    """Importing ``path`` fails with exactly ``problem`` (named in the message) and changes nothing."""
+    before = dump_tables(session)
+    with pytest.raises(ImportValidationError) as caught:
+        import_institutions(session=session, path=path, dry_run=False)
+    assert caught.value.problems == [problem]
+    assert problem in str(caught.value)
+    assert dump_tables(session) == before
+
+
 @pytest.mark.parametrize(
     ("header", "value"),
     [
@@ -280,15 +290,7 @@ COLUMN_LIST = ", ".join(COLUMNS)
 def test_each_validation_problem_is_reported_and_nothing_changes(
     loaded: Session, tmp_path: Path, content: str, problem: str
 ) -> None:
-    path = _write(tmp_path, "bad.csv", content)
-    before = dump_tables(loaded)
-
-    with pytest.raises(ImportValidationError) as caught:
-        import_institutions(session=loaded, path=path, dry_run=False)
-
-    assert caught.value.problems == [problem]
-    assert problem in str(caught.value)
-    assert dump_tables(loaded) == before
+    _assert_rejected_whole(loaded, _write(tmp_path, "bad.csv", content), problem)
 
 
 def test_all_problems_of_a_json_file_are_listed_and_nothing_changes(loaded: Session, tmp_path: Path) -> None:
@@ -420,12 +422,7 @@ LINE_RULE = "one line of text may hold no control character"
 def test_control_characters_and_non_http_websites_are_rejected(
     loaded: Session, tmp_path: Path, content: str, problem: str
 ) -> None:
-    path = _write(tmp_path, "bad.csv", content)
-    before = dump_tables(loaded)
-    with pytest.raises(ImportValidationError) as caught:
-        import_institutions(session=loaded, path=path, dry_run=False)
-    assert caught.value.problems == [problem]
-    assert dump_tables(loaded) == before
+    _assert_rejected_whole(loaded, _write(tmp_path, "bad.csv", content), problem)
 
 
 def test_a_lone_surrogate_in_json_is_rejected(loaded: Session, tmp_path: Path) -> None:

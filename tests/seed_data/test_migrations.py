@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Engine, MetaData, Table, inspect, text
+from sqlalchemy import Column, Engine, MetaData, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import AutoString, Session, SQLModel
 
@@ -16,6 +16,7 @@ from api.db import database_problem, make_engine, migrate
 from seed_data import migrations
 from seed_data.migrations import BASELINE, BASELINE_TABLES, OWNER_KEYS, SchemaError, head_revision
 from seed_data.tables import ApiKey, Feedback, Institution, WeightProfileVersion
+from tests.factories import create_release_tables
 
 NU = "pic-953676162"
 
@@ -39,17 +40,7 @@ def _release_schema(engine: Engine, *, owner_keys: bool) -> None:
     """The tables as a release before migrations made them with ``create_all``: the baseline tables, with
     ``apikey.institution_id`` if ``owner_keys``; an institution, a key, a profile version by that key and
     feedback given with it (rows of three tables that refer to ``apikey``)."""
-    old = MetaData()
-    for table in SQLModel.metadata.sorted_tables:
-        if table.name not in BASELINE_TABLES:
-            continue
-        if table.name == "apikey" and not owner_keys:
-            Table("apikey", old, *(c._copy() for c in table.columns if c.name != "institution_id"))
-        elif table.name == "institution":  # evidence_level came with migration 0004
-            Table("institution", old, *(c._copy() for c in table.columns if c.name != "evidence_level"))
-        else:
-            table.to_metadata(old)
-    old.create_all(engine)
+    create_release_tables(engine, owner_keys=owner_keys)
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO institution (id, name, country, kind, aliases, domains, provenance, n_projects, "
