@@ -123,6 +123,7 @@ class WebRecord:
     name: str
     catalogue_id: str | None = None
     names: list[str] = field(default_factory=list)  # further spellings (missing_institutions only)
+    country: str | None = None  # ISO alpha-2 (missing institutions beyond Kazakhstan; None: the file's default)
     city: str | None = None
     website: str | None = None
     kind: InstitutionKind | None = None
@@ -276,10 +277,7 @@ def _project(check: _Line, value: dict[str, Any], where: str) -> ProjectFact:
 def _partnership(check: _Line, value: dict[str, Any], where: str) -> PartnershipFact:
     partner = check.text(value.get("partner"), f"{where} partner", required=True)
     assert partner is not None
-    country_text = check.text(value.get("country"), "country")
-    country = normalise_country(country_text) if country_text else None
-    if country is not None and not is_country(country):
-        raise _Invalid(f"country {country_text!r} is no ISO 3166-1 alpha-2 code")
+    country = _country(check, value.get("country"))
     type_text = check.text(value.get("type"), f"{where} type", required=True) or ""
     try:
         kind = PartnershipType(type_text)
@@ -304,7 +302,8 @@ def _record(file: str, line: int, item: dict[str, Any], subfields: frozenset[str
             continue
         if text and text not in record.names and text != name:
             record.names.append(text)
-    for fact, read in (("city", lambda: check.text(item.get("city"), "city")),
+    for fact, read in (("country", lambda: _country(check, item.get("country"))),
+                       ("city", lambda: check.text(item.get("city"), "city")),
                        ("website", lambda: _website(check, item.get("website"))),
                        ("kind", lambda: _kind(check, item.get("kind")))):
         try:
@@ -324,6 +323,16 @@ def _record(file: str, line: int, item: dict[str, Any], subfields: frozenset[str
             except _Invalid as exc:
                 check.reject(where, str(exc))
     return record
+
+
+def _country(check: _Line, value: Any) -> str | None:
+    text = check.text(value, "country")
+    if text is None:
+        return None
+    country = normalise_country(text)
+    if not is_country(country):
+        raise _Invalid(f"country {text!r} is no ISO 3166-1 alpha-2 code")
+    return country
 
 
 def _website(check: _Line, value: Any) -> str | None:

@@ -4,8 +4,10 @@ Used by the catalogue build (kz_public_web facts) and by the office imports (par
 partner name resolves the same way whichever way it arrives. The evidence, strongest first:
 
 1. **ROR id**, when the record gives one and a catalogue row carries it;
-2. **website**: the host of the given address (without ``www.``), then its parent domains, against the
-   catalogue rows' domains — within the given country, since a branch campus may share its parent's site;
+2. **website**: the host of the given address (without ``www.``), then its parent domains down to the
+   registrable one (``cas.cn``, never a public suffix such as ``edu.cn`` or ``gov.kz``, by the Public Suffix
+   List), against the catalogue rows' domains — within the given country, since a branch campus may share its
+   parent's site; a new institution's own record asks for its exact host only (``parent_domains=False``);
 3. **name**: the exact normalised name (``names.match_key``: folded, noise words dropped, tokens sorted) of
    the name or an alternative in brackets, against every row's name and aliases — within the given country.
 
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from publicsuffixlist import PublicSuffixList
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -82,6 +85,15 @@ def _ror(value: str | None) -> str | None:
     return value.strip().rstrip("/").rsplit("/", 1)[-1].lower()
 
 
+# The ICANN section of the Public Suffix List (its private section lists some universities' own domains).
+_SUFFIXES = PublicSuffixList(only_icann=True)
+
+
+def is_public_suffix(host: str) -> bool:
+    """Whether ``host`` is a public suffix (``edu.cn``, ``gov.kz``, ``ac.uk``): a domain no institution owns."""
+    return bool(_SUFFIXES.is_public(host))
+
+
 class PartnerResolver:
     """An index of catalogue institutions by ROR id, web domain and normalised name (per country)."""
 
@@ -116,7 +128,7 @@ class PartnerResolver:
             self._by_ror[ror].add(institution_id)
         for domain in row.get("domains") or ():
             host = web_host(domain)
-            if host:
+            if host and not is_public_suffix(host):  # a source that lists "edu.cn" names no site
                 self._by_domain[host].add(institution_id)
         for name in [row.get("name") or "", *(row.get("aliases") or ())]:
             for variant in name_variants(str(name)):
@@ -127,13 +139,16 @@ class PartnerResolver:
     def _in_country(self, ids: Iterable[str], country: str | None) -> set[str]:
         return {i for i in ids if country is None or self._country.get(i) == country}
 
-    def _by_website(self, website: str, country: str | None) -> set[str]:
+    def _by_website(self, website: str, country: str | None, *, parent_domains: bool) -> set[str]:
         host = web_host(website)
         if not host:
             return set()
         labels = host.split(".")
-        for start in range(len(labels) - 1):  # the host, then each parent domain with at least two labels
-            found = self._in_country(self._by_domain.get(".".join(labels[start:]), ()), country)
+        for start in range(len(labels) - 1 if parent_domains else 1):  # the host, then its parent domains
+            domain = ".".join(labels[start:])
+            if is_public_suffix(domain):
+                break
+            found = self._in_country(self._by_domain.get(domain, ()), country)
             if found:
                 return found
         return set()
@@ -146,18 +161,20 @@ class PartnerResolver:
         return found
 
     def resolve(self, name: str, country: str | None, *, ror_id: str | None = None,
-                website: str | None = None, other_names: Sequence[str] = ()) -> PartnerMatch:
+                website: str | None = None, other_names: Sequence[str] = (),
+                parent_domains: bool = True) -> PartnerMatch:
         """The catalogue institution ``name`` (in ``country``, if given) is, by ROR id, website, then name.
 
         ``other_names`` are further spellings of the same organisation; every one that matches counts, so
-        spellings that match two different rows make the result ambiguous.
+        spellings that match two different rows make the result ambiguous. ``parent_domains=False``: the
+        website's exact host only (an institute at ``nieer.cas.cn`` is not the academy at ``cas.cn``).
         """
         ror = _ror(ror_id)
         if ror and len(found := self._by_ror.get(ror, set())) == 1:
             return PartnerMatch(next(iter(found)), "ror")
         names = [name, *other_names]
         if website:
-            found = self._by_website(website, country)
+            found = self._by_website(website, country, parent_domains=parent_domains)
             if len(found) == 1:
                 return PartnerMatch(next(iter(found)), "website")
             if len(found) > 1:

@@ -44,11 +44,28 @@ def test_ror_then_website_then_name() -> None:
     assert resolver.resolve("Cardiff University Kazakhstan", "KZ", website="https://cardiff.ac.uk/kz").how == \
         "unresolved"
     # a shared site: a name may single one row out, else two matches are reported
-    shared = resolver.resolve("Ministry of Agriculture of the Republic of Kazakhstan", "KZ",
-                              website="https://www.gov.kz/memleket")
-    assert shared == PartnerMatch("ror-03577hm03", "name")
+    faculties = PartnerResolver.from_rows([
+        {**ROWS[0], "id": "a", "name": "Faculty of Law", "aliases": [], "domains": ["uni.example.kz"]},
+        {**ROWS[0], "id": "b", "name": "Faculty of Medicine", "aliases": [], "domains": ["uni.example.kz"]}])
+    assert faculties.resolve("Faculty of Law", "KZ", website="https://uni.example.kz/law") == PartnerMatch(
+        "a", "name")
+    assert faculties.resolve("Rectorate", "KZ", website="https://uni.example.kz") == PartnerMatch(
+        None, "ambiguous", ("a", "b"))
+
+
+def test_a_public_suffix_is_no_institution_s_site() -> None:
+    resolver = PartnerResolver.from_rows(ROWS)
+    # two ministries list "gov.kz" (so does the raw ROR data): every site under it would have been theirs
     committee = resolver.resolve("Science Committee", "KZ", website="https://www.gov.kz/memleket/entities/sci")
-    assert committee == PartnerMatch(None, "ambiguous", ("ror-03577hm03", "ror-05tyne317"))
+    assert committee == PartnerMatch(None, "unresolved")
+    assert resolver.resolve("Ministry of Agriculture of the Republic of Kazakhstan", "KZ",
+                            website="https://www.gov.kz/memleket") == PartnerMatch("ror-03577hm03", "name")
+    # an institute on a sub-domain of its academy's site: its own record asks for the exact host only
+    academy = PartnerResolver.from_rows([{**ROWS[2], "id": "cas", "name": "Chinese Academy of Sciences",
+                                          "country": "CN", "ror_id": None, "domains": ["cas.cn"]}])
+    assert academy.resolve("An institute", "CN", website="http://nieer.cas.cn").institution_id == "cas"
+    assert academy.resolve("An institute", "CN", website="http://nieer.cas.cn",
+                           parent_domains=False).how == "unresolved"
 
 
 def test_acronyms_and_annotations_do_not_match() -> None:
