@@ -31,7 +31,7 @@ from seed_data.kz_web import (
     subfield_names,
 )
 from seed_data.names import fold, smart_title, web_host
-from seed_data.partners import PartnerResolver, is_acronym
+from seed_data.partners import PartnerResolver, is_acronym, is_public_suffix
 from seed_data.reference import (
     REFERENCE_DIR,
     check_references,
@@ -252,6 +252,9 @@ EVIDENCE_REPORT_COUNTRIES = ("KZ", "KG", "UZ", "TJ", "TM", "CN")
 # Id of a new institution without a website: this prefix and a slug of its name (cut to this length).
 KZ_SLUG_PREFIX = "kzweb-"
 KZ_SLUG_MAX_LENGTH = 60
+LATIN_MAX = 0x024F  # the last code point of Latin Extended-B: letters beyond it are another script
+# A file of the reference folder whose name starts so holds institutions missing from the catalogue.
+MISSING_PREFIX = "missing_"
 # Profile lines of the web facts (bounded like the rest of the profile by PROFILE_MAX_CHARS).
 N_PROFILE_FIELDS = 12
 N_PROFILE_UNITS = 15
@@ -328,21 +331,28 @@ def _slug(name: str) -> str:
     return slug[:KZ_SLUG_MAX_LENGTH].rstrip("-") or "unnamed"
 
 
-def _new_institution(record: WebRecord, taken: set[str]) -> dict[str, Any]:
-    """A catalogue row for a ``missing_institutions.jsonl`` record, its id in the catalogue's scheme."""
+def _is_native(name: str) -> bool:
+    """Whether a name is written in a script other than Latin (Cyrillic, Chinese, ...): the native name."""
+    return any(c.isalpha() and ord(c) > LATIN_MAX for c in name)
+
+
+def _new_institution(record: WebRecord, taken: set[str], *, country: str, source: str) -> dict[str, Any]:
+    """A catalogue row for a missing-institution record (``country`` where the record names none), its id in
+    the catalogue's scheme and its provenance ``<source>:<host or slug>``."""
     host = web_host(record.website)
+    if host and is_public_suffix(host):  # a ministry's page under gov.kz: the host is nobody's own site
+        host = None
     base = f"web-{host}" if host else KZ_SLUG_PREFIX + _slug(record.name)
     candidate, n = base, 2
     while candidate in taken:
         candidate, n = f"{base}-{n}", n + 1
     taken.add(candidate)
-    native = next((n for n in record.names if any("\u0400" <= c <= "\u04ff" for c in n)), None)
     return {
         "name": record.name,
         "legal_name": None,
         "short_name": next((n for n in record.names if is_acronym(n)), None),
-        "native_name": native,
-        "country": KZ_COUNTRY,
+        "native_name": next((n for n in record.names if _is_native(n)), None),
+        "country": record.country or country,
         "city": record.city,
         "kind": (record.kind or InstitutionKind.other).value,
         "ror_id": None,
@@ -351,7 +361,7 @@ def _new_institution(record: WebRecord, taken: set[str]) -> dict[str, Any]:
         "website": record.website,
         "aliases": [n for n in record.names if n.casefold() != record.name.casefold()],
         "domains": [host] if host else [],
-        "provenance": [f"{KZ_WEB}:{host or _slug(record.name)}"],
+        "provenance": [f"{source}:{host or _slug(record.name)}"],
         "id": candidate,
     }
 
@@ -431,26 +441,10 @@ def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: se
 
     # 2. missing_institutions.jsonl: new rows, unless identity resolution finds them in the catalogue
     resolver = PartnerResolver.from_rows(institutions)
-    attach: list[tuple[str, WebRecord]] = []
-    created: list[str] = []
-    missing_matched: Counter[str] = Counter()
-    unmatched: list[dict[str, Any]] = []
-    for record in data.missing:
-        match = resolver.resolve(record.name, KZ_COUNTRY, website=record.website, other_names=record.names)
-        if match.how == "ambiguous":
-            unmatched.append({"record": record.key, "name": record.name, "how": "ambiguous",
-                              "candidates": list(match.candidates)})
-            continue
-        if match.institution_id is not None:
-            missing_matched[match.how] += 1
-            attach.append((match.institution_id, record))
-            continue
-        row = _new_institution(record, taken)
-        institutions.append(row)
-        by_id[row["id"]] = row
-        resolver.add(row)
-        created.append(row["id"])
-        attach.append((row["id"], record))
+    n_before = len(institutions)
+    missing = _add_missing(data.missing, institutions, resolver, taken, country=KZ_COUNTRY, source=KZ_WEB)
+    attach, created, missing_matched, unmatched = missing.attach, missing.created, missing.matched, missing.unmatched
+    by_id.update((r["id"], r) for r in institutions[n_before:])
 
     # 3. institutions_evidence.jsonl: by catalogue id (a merged-away id means its survivor), website, names
     evidence_attach, matched, evidence_unmatched = _match_records(data.evidence, by_id, result.merged_into, resolver,
@@ -485,6 +479,42 @@ def _apply_kz_web(data: KzWebData, institutions: list[dict[str, Any]], taken: se
                          "unresolved": len(result.partnerships) - resolved,
                          "by_how": dict(sorted(partners_how.items()))},
     }
+    return result
+
+
+@dataclass
+class _Missing:
+    """What ``_add_missing`` did: (institution id, record) pairs to attach facts to, the new rows' ids, how
+    the records found in the catalogue matched, and the records that matched two institutions."""
+
+    attach: list[tuple[str, WebRecord]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    matched: Counter[str] = field(default_factory=Counter)
+    unmatched: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _add_missing(records: Iterable[WebRecord], institutions: list[dict[str, Any]], resolver: PartnerResolver,
+                 taken: set[str], *, country: str, source: str) -> _Missing:
+    """New catalogue rows for missing-institution records (appended to ``institutions`` and ``resolver``),
+    unless identity resolution by website or names within the record's country (else ``country``) finds them in
+    the catalogue; a record matching two institutions is reported, never guessed."""
+    result = _Missing()
+    for record in records:
+        match = resolver.resolve(record.name, record.country or country, website=record.website,
+                                 other_names=record.names, parent_domains=False)
+        if match.how == "ambiguous":
+            result.unmatched.append({"record": record.key, "name": record.name, "how": "ambiguous",
+                                     "candidates": list(match.candidates)})
+            continue
+        if match.institution_id is not None:
+            result.matched[match.how] += 1
+            result.attach.append((match.institution_id, record))
+            continue
+        row = _new_institution(record, taken, country=country, source=source)
+        institutions.append(row)
+        resolver.add(row)
+        result.created.append(row["id"])
+        result.attach.append((row["id"], record))
     return result
 
 
@@ -548,17 +578,29 @@ def _attach_facts(attach: list[tuple[str, WebRecord]], resolver: PartnerResolver
 
 
 def _apply_reference_web(folder: Path, subfields: frozenset[str], institutions: list[dict[str, Any]],
-                         kz: KzWebResult) -> dict[str, Any]:
+                         kz: KzWebResult, taken: set[str]) -> dict[str, Any]:
     """Attach the facts collected for institutions beyond Kazakhstan (``seed_data/reference/bri_public_web/``,
     records in the ``kz_public_web`` layout, one file per collection) to their catalogue rows, adding the items
     and partnerships to ``kz``. A record is matched by its catalogue id (a merged-away id means its survivor),
-    else by website, then names in any country; none or two: reported, never guessed. Returns the report."""
+    else by website, then names in any country; none or two: reported, never guessed. Records of the
+    ``missing_*.jsonl`` files (each with its country) become new institutions unless the catalogue holds them
+    (changes ``institutions`` in place). Returns the report."""
     rejects: list[WebReject] = []
-    records = [r for path in sorted(folder.glob("*.jsonl"))
-               for r in read_records(path, f"{folder.name}/{path.name}", subfields, rejects)]
+    paths = sorted(folder.glob("*.jsonl"))
+    facts, missing_records = ([r for path in paths if path.name.startswith(MISSING_PREFIX) is missing
+                               for r in read_records(path, f"{folder.name}/{path.name}", subfields, rejects)]
+                              for missing in (False, True))
+    for record in missing_records:
+        if record.country is None:
+            rejects.append(WebReject(record.file, record.line, "country", "a missing institution needs its country"))
+    records = [*facts, *(r for r in missing_records if r.country)]
     resolver = PartnerResolver.from_rows(institutions)
-    attach, matched, unmatched = _match_records(records, {r["id"]: r for r in institutions}, kz.merged_into,
+    missing = _add_missing(records[len(facts):], institutions, resolver, taken,
+                           country="", source=REFERENCE_WEB)  # every record here names its country
+    attach, matched, unmatched = _match_records(facts, {r["id"]: r for r in institutions}, kz.merged_into,
                                                 resolver, None)
+    attach += missing.attach
+    unmatched += missing.unmatched
     items_before = Counter(i["type"] for rows in kz.items.values() for i in rows)
     partnerships_before = len(kz.partnerships)
     duplicates, partners_how = _attach_facts(attach, resolver, kz)
@@ -569,6 +611,10 @@ def _apply_reference_web(folder: Path, subfields: frozenset[str], institutions: 
     return {
         "records_read": dict(sorted(Counter(r.file for r in records).items())),
         "matched": dict(sorted(matched.items())),
+        "missing_institutions": {"matched": dict(sorted(missing.matched.items())), "created": len(missing.created),
+                                 "created_by_country": dict(sorted(Counter(
+                                     r["country"] for r in institutions if r["id"] in set(missing.created)).items())),
+                                 "created_ids": sorted(missing.created)},
         "unmatched": unmatched,
         "institutions_with_facts_by_country": dict(sorted(Counter(countries[i] for i in with_facts).items())),
         "looked_up_without_facts": sum(1 for _, record in attach if not record.has_facts),
@@ -579,6 +625,28 @@ def _apply_reference_web(folder: Path, subfields: frozenset[str], institutions: 
                          "with_kazakh_institutions": sum(1 for p in added_ties if p["partner_country"] == KZ_COUNTRY),
                          "by_how": dict(sorted(partners_how.items()))},
     }
+
+
+# Curated spellings of catalogue institutions (reference data: institution_id, name, evidence): partner names
+# that the collected facts write otherwise, added as aliases so that they resolve (and search finds them).
+NAME_VARIANTS = "name_variants.csv"
+
+
+def _apply_name_variants(path: Path, institutions: list[dict[str, Any]], merged_into: Mapping[str, str]
+                         ) -> list[str]:
+    """Add each curated spelling of ``path`` to its institution's aliases (a merged-away id means its survivor).
+    Returns the lines whose institution is not in this catalogue (a partial one, such as the tests' slice of
+    the raw sources), for the build report."""
+    by_id = {r["id"]: r for r in institutions}
+    not_found = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, variant in enumerate(csv.DictReader(handle), start=2):
+            row = by_id.get(merged_into.get(variant["institution_id"], variant["institution_id"]))
+            if row is None:
+                not_found.append(f"{path.name}:{line}: no institution {variant['institution_id']!r}")
+                continue
+            _add_aliases(row, [variant["name"]])
+    return not_found
 
 
 def _reject_reason(reject: WebReject) -> str:
@@ -648,7 +716,8 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     cities = {r["id"]: r["city"] for r in institutions}
     subfields = subfield_names(topics_rows)
     kz = _apply_kz_web(read_kz_web(raw, subfields, cities=cities), institutions, taken)
-    beyond = _apply_reference_web(reference_dir / REFERENCE_WEB, subfields, institutions, kz)
+    variants_not_found = _apply_name_variants(reference_dir / NAME_VARIANTS, institutions, kz.merged_into)
+    beyond = _apply_reference_web(reference_dir / REFERENCE_WEB, subfields, institutions, kz, taken)
     pic_owner = {pic: kz.merged_into.get(owner, owner) for pic, owner in pic_owner.items()}
 
     projects = {str(p["id"]): p for p in data.projects}
@@ -712,7 +781,7 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
 
     merges = [*merges, *kz.merges]
     report = _report(data.counts, institutions, merges, rejected, participations, projects, groups, types)
-    report["reference_warnings"] = unused_paths
+    report["reference_warnings"] = unused_paths + variants_not_found
     report["mojibake_repaired"] = dict(sorted(repaired.items()))
     report["kz_public_web"] = kz.report
     report[REFERENCE_WEB] = beyond

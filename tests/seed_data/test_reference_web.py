@@ -29,7 +29,10 @@ RECORDS = [
          {"partner": "Al-Farabi Kazakh National University", "country": "KZ", "type": "joint_lab", "year": 2023,
           "what": "joint laboratory", "url": URL + "4"},
          {"partner": "A university nobody lists", "country": "KZ", "type": "mou", "year": 2021, "what": None,
-          "url": URL + "5"}],
+          "url": URL + "5"},
+         # a spelling of KazNU that only the curated name_variants.csv knows
+         {"partner": "Kazakhstan National University named after al-Farobiy", "country": "KZ", "type": "other",
+          "year": 2022, "what": None, "url": URL + "12"}],
      "queries": ["NWAFU Kazakhstan"], "notes": "fixture"},
     {"catalogue_id": "web-no-such-id.cn", "name": "Beijing Language and Culture University",
      "research_fields": [{"subfield": "Linguistics and Language", "basis": "language teaching research",
@@ -40,6 +43,23 @@ RECORDS = [
 ]
 
 
+# Institutions the catalogue lacks (files named missing_*.jsonl): new rows in their country, unless the exact
+# website host (or a name) finds them; a record without a country is rejected.
+MISSING = [
+    {"name": "Institute of Dryland Test Fixtures", "names": ["干旱区测试研究所", "IDTF"], "country": "CN",
+     "city": "Yangling", "website": "http://idtf.nwsuaf.edu.cn", "kind": "research", "sources": [URL + "7"],
+     "research_fields": [{"subfield": "Soil Science", "basis": "dryland soils", "url": URL + "8"}],
+     "units": [], "projects": [], "partnerships": [
+         {"partner": "Al-Farabi Kazakh National University", "country": "KZ", "type": "mou", "year": 2024,
+          "what": None, "url": URL + "9"}], "queries": [], "notes": "fixture"},
+    {"name": "NWAFU under another name", "names": [], "country": "CN", "website": "https://nwsuaf.edu.cn",
+     "sources": [URL + "10"], "research_fields": [], "units": [], "projects": [], "partnerships": [],
+     "queries": [], "notes": "its exact host is a catalogue row's: matched, not created"},
+    {"name": "A university without a country", "names": [], "sources": [URL + "11"], "research_fields": [],
+     "units": [], "projects": [], "partnerships": [], "queries": [], "notes": "rejected"},
+]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     reference = tmp_path_factory.mktemp("reference")
@@ -47,6 +67,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     (reference / REFERENCE_WEB).mkdir()
     (reference / REFERENCE_WEB / "fixture.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in RECORDS), encoding="utf-8")
+    (reference / REFERENCE_WEB / "missing_fixture.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in MISSING), encoding="utf-8")
     out = tmp_path_factory.mktemp("catalogue")
     return out, build_catalogue(RAW, out, reference_dir=reference)
 
@@ -56,8 +78,23 @@ def test_records_match_by_id_then_name_and_the_rest_is_reported(built: tuple[Pat
     beyond = report[REFERENCE_WEB]
     assert beyond["matched"] == {"id": 1, "name": 1}
     assert [u["name"] for u in beyond["unmatched"]] == ["An institute in no source"]
-    assert beyond["rejected"]["total"] == 1 and "Not An OpenAlex Subfield" in beyond["rejected"]["list"][0]
-    assert beyond["institutions_with_facts_by_country"] == {"CN": 2}
+    assert beyond["rejected"]["total"] == 2
+    assert any("Not An OpenAlex Subfield" in r for r in beyond["rejected"]["list"])
+    assert any(r.startswith("bri_public_web/missing_fixture.jsonl:3 country") for r in beyond["rejected"]["list"])
+    assert beyond["institutions_with_facts_by_country"] == {"CN": 3}
+
+
+def test_missing_institutions_become_rows_in_their_country_unless_their_site_is_a_row_s(
+        built: tuple[Path, dict]) -> None:
+    out, report = built
+    missing = report[REFERENCE_WEB]["missing_institutions"]
+    assert missing["created_ids"] == ["web-idtf.nwsuaf.edu.cn"] and missing["matched"] == {"website": 1}
+    row = {r["id"]: r for r in read_jsonl_gz(out / "institutions.jsonl.gz")}["web-idtf.nwsuaf.edu.cn"]
+    assert (row["country"], row["kind"], row["short_name"]) == ("CN", "research", "IDTF")
+    assert row["native_name"] == "干旱区测试研究所"
+    assert row["provenance"] == ["bri_public_web:idtf.nwsuaf.edu.cn"] and row["evidence_level"] == "described"
+    ties = [p for p in read_jsonl_gz(out / "partnerships.jsonl.gz") if p["institution_id"] == row["id"]]
+    assert [(t["partner_id"], t["type"]) for t in ties] == [(KAZNU, "mou")]
 
 
 def test_facts_become_items_and_kazakh_partners_become_edges(built: tuple[Path, dict]) -> None:
@@ -70,7 +107,8 @@ def test_facts_become_items_and_kazakh_partners_become_edges(built: tuple[Path, 
             if p["institution_id"] == NWAFU}
     assert ties["Al-Farabi Kazakh National University"]["partner_id"] == KAZNU
     assert ties["A university nobody lists"]["partner_id"] is None  # kept by name, an edge to nowhere
-    assert report[REFERENCE_WEB]["partnerships"]["with_kazakh_institutions"] == 2
+    assert ties["Kazakhstan National University named after al-Farobiy"]["partner_id"] == KAZNU
+    assert report[REFERENCE_WEB]["partnerships"]["with_kazakh_institutions"] == 4  # one of a missing institution
     institutions = {r["id"]: r for r in read_jsonl_gz(out / "institutions.jsonl.gz")}
     assert institutions[NWAFU]["evidence_level"] in ("research", "described")
     assert institutions["web-blcu.edu.cn"]["evidence_level"] == "described"
