@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from matcher.engine import BRI_FAMILY, CatalogueIndex, FloatArray
+from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray
 from matcher.types import TiePreference
 
 IntArray = npt.NDArray[np.intp]
@@ -74,10 +74,11 @@ class Complementarity:
 
 
 class TrackRecord:
-    """Experience that counts for the programme: for the EU programmes the percentile of recency-weighted CORDIS
-    projects (coordinations count double), for Erasmus+ half of it holding the Erasmus charter; for the
-    Belt-and-Road track the percentile of known partnerships with institutions of other Belt-and-Road countries
-    (an EU project record is no evidence there)."""
+    """Experience that counts for the programme. Horizon Europe (and the bilateral tracks): the percentile of
+    recency-weighted CORDIS projects (coordinations count double). Erasmus+: half for holding the Erasmus
+    charter, half the better of that CORDIS record and the percentile of known Erasmus+ partnerships abroad
+    (capacity building, credit mobility). The Belt-and-Road track: the percentile of known partnerships with
+    institutions of other Belt-and-Road countries (an EU project record is no evidence there)."""
 
     name = "track_record"
 
@@ -85,8 +86,8 @@ class TrackRecord:
         if query.programme_family == BRI_FAMILY:
             return index.bri_record[rows]
         record = index.track_record[rows]
-        if query.programme_family == "erasmus":
-            return 0.5 * index.has_charter[rows] + 0.5 * record
+        if query.programme_family == ERASMUS_FAMILY:
+            return 0.5 * index.has_charter[rows] + 0.5 * np.maximum(record, index.erasmus_record[rows])
         return record
 
 

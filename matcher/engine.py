@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ from matcher.evidence import (
 from matcher.texts import area_text, project_text
 from seed_data.fingerprint import code_digest, combine, table_digests
 from seed_data.reference import COUNTRY_GROUPS_FILE, GROUP_PREFIX, expand_countries, load_country_groups
-from seed_data.tables import EvidenceType, PriorityArea, Programme, table_of
+from seed_data.tables import EvidenceType, PartnershipType, PriorityArea, Programme, table_of
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class CatalogueIndex:
     area_strength: FloatArray  # (n, n_areas) percentile in [0, 1] among institutions with evidence
     track_record: FloatArray  # (n,) percentile in [0, 1] among institutions with projects
     bri_record: FloatArray  # (n,) percentile of known partnerships with other Belt-and-Road countries
+    erasmus_record: FloatArray  # (n,) percentile of known Erasmus+ partnerships (CBHE, mobility) abroad
     thematic_quantiles: FloatArray  # cosine quantiles of random institution pairs, for calibration
     programmes: dict[str, dict[str, Any]]
     country_groups: dict[str, frozenset[str]]  # region key -> its countries (seed_data/reference)
@@ -234,6 +236,9 @@ class TieInfo:
 
 OWNER_PROFILE_TITLE = "Profile text supplied by the institution"
 BRI_FAMILY = "bri"  # the programme family of the Belt-and-Road track
+ERASMUS_FAMILY = "erasmus"  # the programme family of Erasmus+
+# Known partnership types that are Erasmus+ experience (with a partner in another country).
+ERASMUS_PARTNERSHIP_TYPES = frozenset({PartnershipType.erasmus_cbhe.value, PartnershipType.erasmus_mobility.value})
 
 
 def owner_profile_item(institution: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -317,12 +322,15 @@ def bri_countries(programmes: Sequence[Mapping[str, Any]]) -> frozenset[str]:
 
 
 def cooperation_record(partnerships: Sequence[Mapping[str, Any]], *, row_of: Mapping[str, int],
-                       countries: npt.NDArray[np.str_], allowed: frozenset[str], weights: EvidenceWeights,
-                       reference_year: int, as_of: dt.date | None) -> FloatArray:
-    """(n,) percentile, among institutions with any, of the known partnerships with institutions of another
-    country among ``allowed``: each weighs its type's tie weight times its recency. Both sides count one; a
-    partner that resolved to no institution counts for the side that recorded it, by the partner's country."""
-    kept = [p for p in partnerships if p["institution_id"] in row_of and _kept(p.get("year"), as_of)]
+                       countries: npt.NDArray[np.str_], allowed: frozenset[str] | None, weights: EvidenceWeights,
+                       reference_year: int, as_of: dt.date | None,
+                       types: frozenset[str] | None = None) -> FloatArray:
+    """(n,) percentile, among institutions with any, of the known partnerships (of ``types``; None: all) with
+    institutions of another country among ``allowed`` (None: any other country): each weighs its type's tie
+    weight times its recency. Both sides count one; a partner that resolved to no institution counts for the
+    side that recorded it, by the partner's country."""
+    kept = [p for p in partnerships if p["institution_id"] in row_of and _kept(p.get("year"), as_of)
+            and (types is None or p["type"] in types)]
     years = np.array([np.nan if p.get("year") is None else p["year"] for p in kept], dtype=float)
     tie_weights = np.array([weights.ties[p["type"]] for p in kept], dtype=float) * recency(
         years, reference_year=reference_year, recency=weights.recency)
@@ -330,11 +338,23 @@ def cooperation_record(partnerships: Sequence[Mapping[str, Any]], *, row_of: Map
     for p, weight in zip(kept, tie_weights, strict=True):
         a, b = row_of[p["institution_id"]], row_of.get(p.get("partner_id") or "")
         other = str(countries[b]) if b is not None else (p.get("partner_country") or "")
-        if other in allowed and other != countries[a]:
+        if other and (allowed is None or other in allowed) and other != countries[a]:
             record[a] += weight
-        if b is not None and b != a and countries[a] in allowed and countries[a] != countries[b]:
+        if b is not None and b != a and (allowed is None or countries[a] in allowed) and countries[a] != countries[b]:
             record[b] += weight
     return _percentile(record, record > 0)
+
+
+def programme_records(partnerships: Sequence[Mapping[str, Any]], *, row_of: Mapping[str, int],
+                      countries: npt.NDArray[np.str_], programmes: Sequence[Mapping[str, Any]],
+                      weights: EvidenceWeights, reference_year: int, as_of: dt.date | None
+                      ) -> tuple[FloatArray, FloatArray]:
+    """The track records that known partnerships make: the Belt-and-Road record (any partnership with an
+    institution of another Belt-and-Road country) and the Erasmus+ record (CBHE and mobility partnerships with
+    an institution abroad), each a :func:`cooperation_record`."""
+    record = partial(cooperation_record, partnerships, row_of=row_of, countries=countries, weights=weights,
+                     reference_year=reference_year, as_of=as_of)
+    return record(allowed=bri_countries(programmes)), record(allowed=None, types=ERASMUS_PARTNERSHIP_TYPES)
 
 
 def _network(coparticipation: sp.csr_matrix, ties: sp.csr_matrix) -> tuple[sp.csr_matrix, FloatArray]:
@@ -468,9 +488,9 @@ def build_index(
     weighted = membership[:n] @ decay + (COORDINATOR_WEIGHT - 1.0) * (coordinated[:n] @ decay)
     track_record = _percentile(np.asarray(weighted, dtype=np.float64), np.asarray(weighted) > 0)
     countries = np.array([i.country for i in infos])
-    bri_record = cooperation_record(partnerships, row_of=row_of, countries=countries,
-                                    allowed=bri_countries(programmes), weights=weights,
-                                    reference_year=reference_year, as_of=as_of)
+    bri_record, erasmus_record = programme_records(partnerships, row_of=row_of, countries=countries,
+                                                   programmes=programmes, weights=weights,
+                                                   reference_year=reference_year, as_of=as_of)
 
     # thematic calibration: cosine quantiles between random pairs of institutions with evidence
     rng = np.random.default_rng(random_state)
@@ -511,6 +531,7 @@ def build_index(
         area_strength=area_strength,
         track_record=track_record,
         bri_record=bri_record,
+        erasmus_record=erasmus_record,
         thematic_quantiles=quantiles,
         programmes={p["key"]: dict(p) for p in programmes},
         country_groups=_country_groups(),
@@ -760,14 +781,16 @@ def refresh_institutions(
 
     tie_graph, ties = _tie_graph(partnerships, index.row_of, index.graph.shape[0], index.weights, None)
     graph, aa_weights = _network(index.coparticipation, tie_graph)
-    bri_record = cooperation_record(partnerships, row_of=index.row_of, countries=index.countries,
-                                    allowed=bri_countries(list(index.programmes.values())), weights=index.weights,
-                                    reference_year=index.reference_year, as_of=None)
+    bri_record, erasmus_record = programme_records(partnerships, row_of=index.row_of, countries=index.countries,
+                                                   programmes=list(index.programmes.values()),
+                                                   weights=index.weights, reference_year=index.reference_year,
+                                                   as_of=None)
     stats = {**index.stats, "with_evidence": int(has_evidence.sum()), "evidence_items": len(item_infos),
              "known_ties": len(ties), "graph_edges": int(graph.nnz // 2)}
     return replace(index, vectors=vectors, has_evidence=has_evidence, evidence_vectors=evidence_vectors,
                    evidence_weights=evidence_weights, items=item_infos, items_of=items_of, tie_graph=tie_graph,
                    ties=ties, graph=graph, adamic_adar_weights=aa_weights, bri_record=bri_record,
+                   erasmus_record=erasmus_record,
                    raw_strength=raw_strength,
                    area_strength=area_strength, stats=stats)
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from embeddings.base import Embedder
 from matcher.components import IntArray, Query, adamic_adar, direct_ties, get_component
-from matcher.engine import BRI_FAMILY, CatalogueIndex, FloatArray
+from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray
 from matcher.evidence import area_strength_of
 from matcher.types import (
     COMPONENTS,
@@ -395,6 +395,9 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
         elif name == "track_record" and programme_family == BRI_FAMILY:
             reasons.append(f"Belt-and-Road cooperation: known partnerships with other Belt-and-Road countries ahead "
                            f"of {v:.0%} of institutions with any")
+        elif name == "track_record" and programme_family == ERASMUS_FAMILY:
+            reasons.append(f"Erasmus+ experience {v:.2f} of 1 (Erasmus charter, EU projects, known Erasmus+ "
+                           "partnerships)")
         elif name == "track_record":
             reasons.append(f"programme experience: track record ahead of {v:.0%} of active institutions")
         elif name == "network" and evidence.n_shared_partners:
@@ -402,6 +405,10 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
             reasons.append(f"{evidence.n_shared_partners} shared partners (e.g. {names})")
     if existing and evidence.n_joint_projects:
         reasons.append(f"already partners in {evidence.n_joint_projects} project(s)")
+    if has_evidence and evidence.matching_items:  # the evidence the research-based reasons rest on
+        item = evidence.matching_items[0]
+        reasons.append(f"closest evidence: {item.type.replace('_', ' ')} \"{item.title}\""
+                       + (f" ({item.year})" if item.year else "") + f", source {item.source}")
     for tie in evidence.known_partnerships[:2]:
         reasons.append(f"known partnership: {tie.type.replace('_', ' ')}"
                        + (f" ({tie.year})" if tie.year else "") + f", source {tie.source}")

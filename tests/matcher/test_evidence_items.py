@@ -49,7 +49,7 @@ PROGRAMMES = [{"key": "bri", "family": "bri", "partner_countries": {"participant
                "default_partner_kinds": ["university"]}]
 
 
-def _index(items=ITEMS, partnerships=PARTNERSHIPS, **kwargs):
+def _index(items=ITEMS, partnerships=PARTNERSHIPS, programmes=PROGRAMMES, **kwargs):
     projects = [{"id": "P1", "programme": "HORIZON", "title": "water", "start_date": dt.date(2023, 1, 1)},
                 {"id": "P2", "programme": "HORIZON", "title": "ai", "start_date": dt.date(2022, 1, 1)}]
     participations = [{"project_id": "P1", "pic": "1", "institution_id": "KZ-U", "role": "participant"},
@@ -58,7 +58,7 @@ def _index(items=ITEMS, partnerships=PARTNERSHIPS, **kwargs):
                        project_vectors={"P1": WATER, "P2": AI}, owner_vectors={},
                        items=items, item_vectors=ITEM_VECTORS, partnerships=partnerships,
                        areas=[{"key": "water", "name": "Water"}, {"key": "ai", "name": "AI"}],
-                       area_vectors=np.stack([WATER, AI]), programmes=PROGRAMMES, **kwargs)
+                       area_vectors=np.stack([WATER, AI]), programmes=programmes, **kwargs)
 
 
 def test_the_shipped_weights_cover_every_type_and_undated_items_never_count_as_recent() -> None:
@@ -178,6 +178,32 @@ def test_the_belt_and_road_track_record_counts_partnerships_with_other_bri_count
         SuggestionRequest(programme="bri", requester_id="KZ-D", areas=["water"]), profile)
     assert response.data[0].institution.id in ("CN-U", "KZ-U")
     assert any(r.startswith("Belt-and-Road cooperation") for r in response.data[0].reasons)
+    china = next(s for s in response.data if s.institution.id == "CN-U")
+    # the reasons cite the evidence closest to the request (the areas' description here: water)
+    assert any(r.startswith('closest evidence: national project "river basin" (2024), source https://example.org/i2')
+               for r in china.reasons)
+
+
+def test_the_erasmus_track_record_counts_erasmus_partnerships_abroad_and_the_charter() -> None:
+    cbhe = {"id": "t3", "institution_id": "CN-U", "partner_id": "DE-A", "type": "erasmus_cbhe", "year": 2022,
+            "source": "https://example.org/cbhe", "description": None}
+    index = _index(partnerships=[*PARTNERSHIPS, cbhe])
+    kz, cn, de = (index.row_of[i] for i in ("KZ-U", "CN-U", "DE-A"))
+    # an MoU or a dual degree is no Erasmus+ experience; the CBHE project counts for both sides
+    assert index.erasmus_record[kz] == 0 and index.erasmus_record[cn] > 0 and index.erasmus_record[de] > 0
+    assert index.track_record[cn] == 0  # no EU project: before, CN-U had no Erasmus+ record at all
+    erasmus = [{"key": "cbhe", "family": "erasmus", "partner_countries": {"participant": ["CN", "DE", "KZ"]},
+                "default_partner_kinds": ["university"]}]
+    index = _index(partnerships=[*PARTNERSHIPS, cbhe], programmes=erasmus)
+    profile = ScoringProfile(weights=ComponentWeights(thematic=0, area_fit=0, complementarity=0, track_record=1,
+                                                      network=0), mmr_lambda=1.0)
+    response = Matcher(index, embedder=None).suggest(  # type: ignore[arg-type]
+        SuggestionRequest(programme="cbhe", requester_id="KZ-D", areas=["water"]), profile)
+    values = {s.institution.id: next(c.value for c in s.components if c.name == "track_record")
+              for s in response.data}
+    assert index.erasmus_record[cn] > 0  # no charter in this fixture: all of CN-U's value is its CBHE project
+    assert values["CN-U"] == pytest.approx(0.5 * index.erasmus_record[cn])
+    assert values["KZ-U"] == pytest.approx(0.5 * index.track_record[kz])  # its EU project, no Erasmus+ tie
 
 
 def test_regions_restrict_candidates_in_one_filter() -> None:
