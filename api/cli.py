@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from api import index_store
 from api.cli_admin import keys_app, weights_app
 from api.cli_common import catalogue_session, console, err_console, fail
-from api.cli_evaluate import evaluate, learn_weights
+from api.cli_evaluate import evaluate, learn_ranker, learn_weights
 from api.cli_import import register as register_import_commands
 from api.db import make_engine, migrate, new_migration
 from api.routes.institutions import get_institution
@@ -489,3 +489,4 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(weights_app, name="weights")
 app.command("evaluate")(evaluate)
 app.command("learn-weights")(learn_weights)
+app.command("learn-ranker")(learn_ranker)

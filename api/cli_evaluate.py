@@ -1,4 +1,4 @@
-"""``partnermatch evaluate`` and ``partnermatch learn-weights``: scoring checked against real history."""
+"""``partnermatch evaluate``, ``learn-weights`` and ``learn-ranker``: scoring checked against real history."""
 
 from __future__ import annotations
 
@@ -27,7 +27,14 @@ from matcher.evaluation import (
     run_evaluation,
 )
 from matcher.metrics import METRICS
-from matcher.weights import create_profile, ensure_default_profiles, get_ref, to_scoring_profile
+from matcher.weights import (
+    create_profile,
+    ensure_default_profiles,
+    format_ref,
+    get_ref,
+    published_version,
+    to_scoring_profile,
+)
 from seed_data.tables import Feedback, WeightProfileVersion
 
 console = Console(width=None if Console().is_terminal else 160)
@@ -74,6 +81,8 @@ def evaluate(
         VALIDATION_UNTIL.isoformat()
     ),
     projects: Annotated[Path | None, typer.Option(help="File of project ids (one per line) to restrict to.")] = None,
+    compare: Annotated[list[str] | None, typer.Option(
+        help="Further profiles (NAME or NAME:VERSION, weights or learned) evaluated in the same run.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
 ) -> None:
     """Rank partners as of a cutoff and score them against who really took part after it."""
@@ -85,6 +94,8 @@ def evaluate(
     with _session() as session:
         ensure_default_profiles(session=session)
         version = get_ref(profile, session=session)
+        profile_ref = format_ref(version)  # read now: the commit below expires the row
+        others = {ref: to_scoring_profile(get_ref(ref, session=session)) for ref in compare or []}
         try:
             # at once, not after loading the model and embedding
             check_window(session, cutoff=start, until=end, restrict_to=restrict)
@@ -94,10 +105,12 @@ def evaluate(
                                      show_progress=True)
             session.commit()
             report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=start,
-                                    until=end, profile=to_scoring_profile(version), restrict_to=restrict)
+                                    until=end, profile=to_scoring_profile(version), restrict_to=restrict,
+                                    extra_profiles=others)
+            session.commit()  # the ideas' query vectors, cached for the next run
         except EmptyEvaluation as exc:
             raise _fail_empty(exc) from exc
-    report["profile_ref"] = f"{version.name}:{version.version}"
+    report["profile_ref"] = profile_ref
     if as_json:
         typer.echo(json.dumps(report, indent=1))
     else:
@@ -136,7 +149,7 @@ def learn_weights(
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
         session.commit()
         try:
-            train_index, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+            train_matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
                                              cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
         except EmptyEvaluation as exc:
             raise _fail_empty(exc) from exc
@@ -144,7 +157,7 @@ def learn_weights(
                     for f in session.exec(select(Feedback).where(col(Feedback.status).in_(["accepted", "rejected"])))
                     if f.requester_id]
         with console.status(f"fitting weights on {len(queries)} training projects and {len(verdicts)} verdicts…"):
-            profile, provenance = learn_profile(train_index, queries, base=to_scoring_profile(base_version),
+            profile, provenance = learn_profile(train_matcher, queries, base=to_scoring_profile(base_version),
                                                 feedback=verdicts)
         with console.status("validating the learned weights…"):
             try:
@@ -163,3 +176,63 @@ def learn_weights(
         session.commit()
         console.print(f"saved {row.name}:{row.version} (unpublished): weights {profile.weights.model_dump()}")
     _print_report(report, title=f"Validation — learned weights {new_name}")
+
+
+def learn_ranker(
+    programme: Annotated[str, typer.Option(help="Programme whose published profile is the base (negatives, "
+                                                "diversity and ties).")] = "horizon-europe",
+    name: Annotated[str | None, typer.Option(help="Name of the new profile (default: <programme>-ranker-<date>).")] = (
+        None
+    ),
+) -> None:
+    """Train a LightGBM LambdaRank ranker on history before the validation cutoff (parameters chosen on
+    time-ordered folds), validate it beside the published profile, and save it as a new, unpublished
+    profile of kind "learned" with its features, parameters, training-data hash, gains and metrics."""
+    from matcher.learn import train_ranker  # LightGBM and scikit-learn take seconds to import: only here
+    from matcher.weights import create_learned_profile
+
+    with _session() as session:
+        ensure_default_profiles(session=session)
+        base_version = published_version(programme, session=session)
+        base, base_ref = to_scoring_profile(base_version), format_ref(base_version)
+        new_name = name or f"{programme}-ranker-{dt.date.today().isoformat()}"
+        if session.exec(select(WeightProfileVersion.id).where(col(WeightProfileVersion.name) == new_name)).first():
+            err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
+                              "give another with --name")
+            raise typer.Exit(code=1)
+        try:
+            check_window(session, cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
+            check_window(session, cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
+        except EmptyEvaluation as exc:
+            raise _fail_empty(exc) from exc
+        embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+        rows = read_catalogue(session)
+        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
+        session.commit()
+        try:
+            train_matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                               cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
+            session.commit()
+        except EmptyEvaluation as exc:
+            raise _fail_empty(exc) from exc
+        with console.status(f"training the ranker on {len(queries)} projects of "
+                            f"[{TRAINING_CUTOFF}, {VALIDATION_CUTOFF})…"):
+            model, provenance = train_ranker(train_matcher, queries, base=base)
+        row = create_learned_profile(session=session, name=new_name, programme=programme, model=model, base=base,
+                                     author=f"cli:{getpass.getuser()}", metrics=None, provenance=provenance,
+                                     comment=f"LightGBM LambdaRank trained on history before "
+                                             f"{VALIDATION_CUTOFF.isoformat()}; validation metrics attached")
+        with console.status("validating the ranker beside the published profile…"):
+            try:
+                report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                        cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL,
+                                        profile=to_scoring_profile(row),
+                                        extra_profiles={base_ref: base})
+            except EmptyEvaluation as exc:
+                raise _fail_empty(exc) from exc
+        row.metrics = {"split": "validation", "cutoff": report["cutoff"], "until": report["until"],
+                       "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
+        session.add(row)
+        session.commit()
+        console.print(f"saved {row.name}:{row.version} (learned, unpublished); gains: {provenance['gain']}")
+    _print_report(report, title=f"Validation — learned ranker {new_name} (hybrid) beside {base_ref}")

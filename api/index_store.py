@@ -209,10 +209,10 @@ def matching_index(settings: Settings, session: Session, embedder: Embedder) -> 
 def _sample_fingerprint(session: Session, embedder: Embedder) -> str:
     """What a validation sample is made from: the catalogue the matcher reads (with the model and the
     index code), the evaluation code on top, and the sample's parameters."""
-    from matcher import components, evaluation, metrics, quick_eval
+    from matcher import components, evaluation, metrics, quick_eval, ranking, suggest
 
     return combine(catalogue_fingerprint(session, model_id=embedder.model_id),
-                   code_digest(quick_eval, evaluation, components, metrics),
+                   code_digest(quick_eval, evaluation, components, metrics, ranking, suggest),
                    repr((quick_eval.DEFAULT_N_QUERIES, 0, evaluation.VALIDATION_CUTOFF, evaluation.VALIDATION_UNTIL)))
 
 

@@ -565,6 +565,9 @@ class WeightProfileVersionPublic(WeightProfileVersionBase):
     published: bool = Field(description="Whether suggestions for its programme use it by default.")
     metrics: dict[str, Any] | None = Field(description="Validation metrics, once evaluated.")
     provenance: dict[str, Any] | None = Field(description="Where the weights came from (e.g. learned).")
+    kind: Literal["weights", "learned"] = Field(
+        default="weights", description="weights: scored by the weighted components; learned: by a LightGBM ranker "
+                                       "(its features, parameters, training-data hash and gains in provenance)")
 
     model_config = {"json_schema_extra": {"examples": [_HE_DEFAULT]}}
 
@@ -657,7 +660,8 @@ class EvaluationStarted(BaseModel):
 
 # --- quick estimates and what-if with unsaved weights ---------------------------------------------------------
 
-ComponentName = Literal["thematic", "area_fit", "complementarity", "track_record", "network"]
+ComponentName = Literal["thematic", "area_fit", "complementarity", "track_record", "network", "regional_experience",
+                        "similar_projects", "repeat_partnership"]
 MetricName = Literal["recall@10", "recall@50", "ndcg@10", "mrr"]
 assert ComponentName.__args__ == COMPONENTS, "ComponentName lists matcher.types.COMPONENTS"  # type: ignore[attr-defined]
 _SLIDER_WEIGHTS: JsonDict = {"thematic": 0.35, "area_fit": 0.2, "complementarity": 0.1, "track_record": 0.2,

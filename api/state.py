@@ -35,11 +35,6 @@ from seed_data.search import SEARCH_COLUMNS, InstitutionIndex, read_search_rows,
 
 logger = logging.getLogger(__name__)
 
-# Answers the matcher itself keeps as objects. The API keeps its answers serialised (routes/suggestions.py),
-# and 2,048 answer objects (the matcher's default) are some 600,000 objects for the garbage collector to
-# walk through, up to 0.4 s at a time under load; a few dozen still serve what-if comparisons run twice.
-MATCHER_CACHE_SIZE = 64
-
 # One matcher rebuild at a time, process-wide (the profile route's and the change listener's): a rebuild that
 # starts after a profile was saved sees it, so the last one to finish is never older than another.
 REBUILD_LOCK = threading.Lock()
@@ -194,7 +189,7 @@ def build_matcher(app: FastAPI, *, institutions_digest: str | None = None,
         if origin != "built":
             logger.info("embeddings: 0 cached, 0 embedded (none looked up: the saved index holds the vectors)")
     first = app.state.matcher is None
-    app.state.matcher = Matcher(index, app.state.embedder, cache_size=MATCHER_CACHE_SIZE)
+    app.state.matcher = Matcher(index, app.state.embedder)
     if first and isinstance(app.state.embedder, LazyEmbedder):
         # only now: importing torch in a thread while the index is built would slow both (the GIL)
         app.state.embedder.start()
@@ -238,7 +233,7 @@ def refresh_matcher(app: FastAPI, institution_ids: list[str]) -> str:
             index = load_refresh(current.index, institution_ids, session=session, embedder=current.embedder,
                                  stats=stats)
             session.commit()  # the vectors embedded, cached
-        app.state.matcher = Matcher(index, current.embedder, cache_size=MATCHER_CACHE_SIZE)
+        app.state.matcher = Matcher(index, current.embedder)
         collected_s = refreeze()
     logger.info("matcher refreshed for %s: %d embedded, %d cached; %.2f s (garbage collection %.2f s)",
                 institution_ids, stats.misses, stats.hits, time.perf_counter() - started, collected_s)

@@ -6,7 +6,7 @@ of the query against every institution vector plus ``argpartition`` top-k. It pr
 and their ratio. The synthetic catalogue resamples real institutions (vectors with small noise,
 re-normalised; memberships copied), so the graph and strengths keep the real distributions.
 
-    DATABASE_URL=sqlite:///data/partnermatch.sqlite3 .venv/bin/python bench/suggest_latency.py
+    DATABASE_URL=sqlite:///data/partnermatch.sqlite3 .venv/bin/python bench/suggest_latency.py [--ranker NAME]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import statistics
 import time
+from collections import defaultdict
 
 import numpy as np
 from sqlmodel import Session
@@ -26,7 +27,8 @@ from embeddings.st import SentenceTransformerEmbedder
 from matcher.engine import CatalogueIndex, build_index, load_index
 from matcher.profiles import load_default_profiles
 from matcher.suggest import Matcher
-from matcher.types import SuggestionRequest
+from matcher.types import ScoringProfile, SuggestionRequest
+from matcher.weights import get_ref, to_scoring_profile
 
 PROGRAMMES = ("horizon-europe", "erasmus-cbhe", "bri")
 AREAS = (["water"], ["ai"], ["green-energy", "environment-climate"], ["food-agri"], ["space"])
@@ -44,8 +46,11 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
 
 
-def measure(index: CatalogueIndex, embedder: SentenceTransformerEmbedder, *, n: int, label: str) -> None:
-    matcher, profiles = Matcher(index, embedder, cache_size=0), load_default_profiles()  # time the work, not the cache
+def measure(index: CatalogueIndex, embedder: SentenceTransformerEmbedder, *, n: int, label: str,
+            profile: ScoringProfile | None = None) -> None:
+    """Time ``n`` suggestions (each programme's default profile, or ``profile`` for all) against the bare top-k."""
+    matcher = Matcher(index, embedder)
+    profiles = load_default_profiles() if profile is None else defaultdict(lambda: profile)
     requests = _requests(index, n)
     for request in requests[:5]:  # warm caches (filter masks, BLAS threads)
         matcher.suggest(request, profiles[request.programme])
@@ -101,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--synthetic", type=int, default=100_000)
+    parser.add_argument("--ranker", help="also time this stored profile (e.g. a learned ranker) for every request")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
@@ -108,11 +114,16 @@ def main() -> None:
         started = time.perf_counter()
         index = load_index(session=session, embedder=embedder)
         print(f"index loaded in {time.perf_counter() - started:.1f} s: {index.stats}")  # noqa: T201
+        ranker = to_scoring_profile(get_ref(args.ranker, session=session)) if args.ranker else None
     measure(index, embedder, n=args.requests, label="shipped catalogue")
+    if ranker is not None:
+        measure(index, embedder, n=args.requests, label=f"shipped catalogue, {args.ranker}", profile=ranker)
     started = time.perf_counter()
     syn = synthetic(index, args.synthetic)
     print(f"synthetic index built in {time.perf_counter() - started:.1f} s: {syn.stats}")  # noqa: T201
     measure(syn, embedder, n=args.requests, label="synthetic catalogue")
+    if ranker is not None:
+        measure(syn, embedder, n=args.requests, label=f"synthetic catalogue, {args.ranker}", profile=ranker)
 
 
 if __name__ == "__main__":

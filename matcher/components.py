@@ -1,30 +1,42 @@
-"""Scoring components: each maps (query, candidate rows) to values in [0, 1], vectorised over candidates."""
+"""Scoring components: each maps (query, candidate rows) to values in [0, 1], vectorised over candidates.
+
+A component's value never depends on which other candidates are ranked (normalisations run over the whole
+catalogue), so the same candidate gets the same value in a suggestion, in the evaluation and in learning.
+Ties with the requester are scored neutrally here; the ranking core applies the tie preference.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray
-from matcher.types import TiePreference
+from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray, rank_percentile
+from matcher.evidence import AREA_TOP_ITEMS
+from matcher.signals import top_k_row_means
+from matcher.types import COMPONENTS
 
 IntArray = npt.NDArray[np.intp]
 
 
 @dataclass
 class Query:
-    """A request, resolved against the index."""
+    """A request, resolved against the index (``ranking.resolve_query`` makes it)."""
 
     vector: npt.NDArray[np.float32] | None  # unit thematic query vector; None when nothing to compare
     area_cols: list[int]  # columns of index.area_strength that were requested
     requester_row: int | None = None  # catalogue row of the requester, if it is in the catalogue
     requester_strength: FloatArray | None = None  # (n_areas,) the requester's own area percentiles
     programme_family: str = ""
-    ties: TiePreference = TiePreference.neutral
+    # areas requested: candidates are compared through their evidence closest to the vector (not their whole
+    # profile), and the requester's side is its evidence closest to the areas (see ranking.focus_vector)
+    focused: bool = False
+    # the past projects nearest the vector (columns) and their weights (signals.similar_projects)
+    similar_cols: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    similar_weights: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 class Component(Protocol):
@@ -35,15 +47,24 @@ class Component(Protocol):
         ...
 
 
+def focused_similarity(index: CatalogueIndex, vector: npt.NDArray[np.float32]) -> FloatArray:
+    """(n,) each institution's closeness to ``vector`` through its own closest evidence: the mean of its
+    ``AREA_TOP_ITEMS`` best weighted item cosines (the rule of area strength), 0 without evidence."""
+    return top_k_row_means(index.owners, (index.evidence_vectors @ vector).astype(np.float64), AREA_TOP_ITEMS)
+
+
 class Thematic:
-    """Similarity of the candidate's research (pooled project vectors, or owner profile) to the request,
-    calibrated so that 0.9 means "more similar than 90% of random institution pairs"."""
+    """Similarity of the candidate's research to the request. Without areas: its pooled evidence vector's
+    cosine, calibrated so that 0.9 means "more similar than 90% of random institution pairs". With areas
+    (focused): its evidence closest to the request, as a percentile among institutions with evidence."""
 
     name = "thematic"
 
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
         if query.vector is None:
             return np.zeros(len(rows))
+        if query.focused:
+            return rank_percentile(focused_similarity(index, query.vector), index.has_evidence)[rows]
         return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 
 
@@ -92,21 +113,75 @@ class TrackRecord:
 
 
 class Network:
-    """Closeness in the co-participation graph: Adamic–Adar over shared partners, divided by the best
-    candidate's value; an existing direct tie scores 1 when ties are preferred."""
+    """Closeness in the co-participation graph: Adamic–Adar over shared partners, divided by the best value
+    of any institution (the requester aside)."""
 
     name = "network"
 
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
         if query.requester_row is None:
             return np.zeros(len(rows))
-        scores = adamic_adar(index, query.requester_row)
-        values = scores[rows]
+        scores = adamic_adar(index, query.requester_row)[: index.n]
+        scores[query.requester_row] = 0.0
+        top = scores.max() if len(scores) else 0.0
+        return scores[rows] / top if top > 0 else np.zeros(len(rows))
+
+
+class RegionalExperience:
+    """The candidate's experience with partners from Kazakhstan and Central Asia (counting double) and other
+    third countries (neither EU members nor associated to Horizon Europe): its past projects with such a
+    partner, recency-weighted and coordinations counting double, plus its known partnerships with such
+    institutions; a percentile among institutions with any."""
+
+    name = "regional_experience"
+
+    def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
+        return index.regional_record[rows]
+
+
+class SimilarProjects:
+    """Item-based neighbours: the candidate's part in the past projects most similar to the request (each
+    weighted by its similarity above a floor and its recency), divided by the best value of any institution."""
+
+    name = "similar_projects"
+
+    def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
+        values = similar_project_values(index, query)
         top = values.max() if len(values) else 0.0
-        values = values / top if top > 0 else values
-        if query.ties is TiePreference.preferred:
-            values = np.where(direct_ties(index, query.requester_row)[rows], 1.0, values)
-        return values
+        return values[rows] / top if top > 0 else np.zeros(len(rows))
+
+
+class RepeatPartnership:
+    """Time-decayed direct ties with the requester: the projects they shared (each its recency factor) and
+    their known partnerships (tie weight × recency), as ``1 − exp(−total)``: one joint project this year
+    gives 0.63, two 0.86."""
+
+    name = "repeat_partnership"
+
+    def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
+        if query.requester_row is None:
+            return np.zeros(len(rows))
+        return 1.0 - np.exp(-repeat_strength(index, query.requester_row)[rows])
+
+
+def similar_project_values(index: CatalogueIndex, query: Query) -> FloatArray:
+    """(n,) each institution's summed weight of the request's similar past projects it took part in."""
+    if not len(query.similar_cols):
+        return np.zeros(index.n)
+    part = index.membership_csc[: index.n][:, query.similar_cols]
+    values = np.asarray(part @ query.similar_weights, dtype=np.float64).ravel()
+    if query.requester_row is not None:
+        values[query.requester_row] = 0.0
+    return values
+
+
+def repeat_strength(index: CatalogueIndex, node: int) -> FloatArray:
+    """(n_nodes,) recency-weighted joint projects plus known partnerships of every node with ``node``."""
+    out = np.zeros(index.joint_recency.shape[0])
+    for matrix in (index.joint_recency, index.tie_recency):
+        start, end = matrix.indptr[node], matrix.indptr[node + 1]
+        np.add.at(out, matrix.indices[start:end], matrix.data[start:end])
+    return out
 
 
 def adamic_adar(index: CatalogueIndex, node: int) -> FloatArray:
@@ -118,16 +193,18 @@ def adamic_adar(index: CatalogueIndex, node: int) -> FloatArray:
 
 
 def direct_ties(index: CatalogueIndex, node: int) -> npt.NDArray[np.bool_]:
-    """Mask over nodes that already share a project with ``node``."""
+    """Mask over nodes that already share a project or a known partnership with ``node``."""
     mask = np.zeros(index.graph.shape[0], dtype=bool)
     mask[index.graph[node].indices] = True
     return mask
 
 
-# The registry: names to classes; an unknown name is an error, never a silent default.
+# The registry: names to classes, in COMPONENTS order; an unknown name is an error, never a silent default.
 REGISTRY: dict[str, type[Component]] = {
-    c.name: c for c in (Thematic, AreaFit, Complementarity, TrackRecord, Network)  # type: ignore[misc]
+    c.name: c for c in (Thematic, AreaFit, Complementarity, TrackRecord, Network,  # type: ignore[misc]
+                        RegionalExperience, SimilarProjects, RepeatPartnership)
 }
+assert tuple(REGISTRY) == COMPONENTS, "the registry lists every component, in COMPONENTS order"
 
 
 def get_component(name: str) -> Component:

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 import embeddings.cache
 import matcher.evidence
+import matcher.signals
 import matcher.texts
 from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
@@ -38,6 +39,12 @@ from matcher.evidence import (
     pooled_vectors,
     raw_area_strength,
     recency,
+)
+from matcher.signals import (
+    decayed_coparticipation,
+    decayed_ties,
+    regional_partnership_weights,
+    regional_project_weights,
 )
 from matcher.texts import area_text, project_text
 from seed_data.fingerprint import code_digest, combine, table_digests
@@ -81,6 +88,7 @@ class ProjectInfo:
     start_date: dt.date | None
     keywords: list[str]
     programme: str
+    funding_scheme: str | None = None  # CORDIS code (Horizon Europe), e.g. HORIZON-RIA
 
 
 @dataclass(eq=False)  # identity hash: an index is cached against (filter masks), never compared by value
@@ -120,6 +128,13 @@ class CatalogueIndex:
     track_record: FloatArray  # (n,) percentile in [0, 1] among institutions with projects
     bri_record: FloatArray  # (n,) percentile of known partnerships with other Belt-and-Road countries
     erasmus_record: FloatArray  # (n,) percentile of known Erasmus+ partnerships (CBHE, mobility) abroad
+    node_countries: npt.NDArray[np.str_]  # (n_nodes,) institutions' countries, then the unnamed PICs' ("" unknown)
+    project_decay: FloatArray  # (n_projects,) recency factor of each project (half-life TRACK_RECORD_HALF_LIFE)
+    joint_recency: sp.csr_matrix  # (n_nodes, n_nodes) recency-weighted projects two nodes shared
+    tie_recency: sp.csr_matrix  # (n_nodes, n_nodes) known partnerships, tie weight x recency
+    regional_projects: sp.csr_matrix  # (n_nodes, n_projects) how much each participation shows regional experience
+    regional_ties: FloatArray  # (n,) known partnerships with Central Asian and other third-country institutions
+    regional_record: FloatArray  # (n,) percentile of regional experience (projects and partnerships)
     thematic_quantiles: FloatArray  # cosine quantiles of random institution pairs, for calibration
     programmes: dict[str, dict[str, Any]]
     country_groups: dict[str, frozenset[str]]  # region key -> its countries (seed_data/reference)
@@ -130,6 +145,11 @@ class CatalogueIndex:
 
     def __post_init__(self) -> None:
         self._project_has_text = self.evidence_weights[: len(self.projects)] > 0
+        # (n, n_projects + n_items): each evidence row's weight in its institution's row
+        self.owners = sp.hstack([sp.csr_matrix(self.membership[: self.n] @ sp.diags(
+            self.evidence_weights[: len(self.projects)])), self.items_of], format="csr")
+        self.owners.eliminate_zeros()
+        self.membership_csc = self.membership.tocsc()  # column slices: the participants of given projects
         self._ties_by_pair: dict[tuple[int, int], list[TieInfo]] = {}
         for tie in self.ties:
             for pair in (tie.rows, tie.rows[::-1]):
@@ -195,7 +215,7 @@ class CatalogueIndex:
         return self._evidence_rows
 
 
-def _percentile(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
+def rank_percentile(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
     """Rank-percentile of ``values`` among rows where ``mask`` holds (ties averaged), 0 elsewhere.
 
     The best row gets 1.0; 0.9 means "better than 90% of the institutions with evidence".
@@ -235,6 +255,8 @@ class TieInfo:
 
 
 OWNER_PROFILE_TITLE = "Profile text supplied by the institution"
+# Country groups (seed_data/reference/country_groups.json) the regional experience reads.
+CENTRAL_ASIA, EU27, HE_ASSOCIATED = "CENTRAL_ASIA", "EU27", "HE_ASSOCIATED"
 BRI_FAMILY = "bri"  # the programme family of the Belt-and-Road track
 ERASMUS_FAMILY = "erasmus"  # the programme family of Erasmus+
 # Known partnership types that are Erasmus+ experience (with a partner in another country).
@@ -342,7 +364,20 @@ def cooperation_record(partnerships: Sequence[Mapping[str, Any]], *, row_of: Map
             record[a] += weight
         if b is not None and b != a and (allowed is None or countries[a] in allowed) and countries[a] != countries[b]:
             record[b] += weight
-    return _percentile(record, record > 0)
+    return rank_percentile(record, record > 0)
+
+
+def regional_percentile(regional_projects: sp.csr_matrix, coordinated: sp.csr_matrix, project_decay: FloatArray,
+                        regional_ties: FloatArray) -> FloatArray:
+    """(n,) percentile, among institutions with any, of regional experience: each past project with a Central
+    Asian or other third-country partner (its regional weight x recency, coordinations counting
+    ``COORDINATOR_WEIGHT``) plus the known partnerships with such institutions."""
+    n = len(regional_ties)
+    per_project = regional_projects[:n] @ sp.diags(project_decay)
+    coordinated_share = per_project.multiply(coordinated[:n]) * (COORDINATOR_WEIGHT - 1.0)
+    raw = np.asarray(per_project.sum(axis=1)).ravel() + np.asarray(coordinated_share.sum(axis=1)).ravel()
+    raw = raw + regional_ties
+    return rank_percentile(raw, raw > 0)
 
 
 def programme_records(partnerships: Sequence[Mapping[str, Any]], *, row_of: Mapping[str, int],
@@ -407,7 +442,7 @@ def build_index(
     col_of = {p["id"]: j for j, p in enumerate(kept_projects)}
     project_infos = [
         ProjectInfo(p["id"], p.get("acronym"), p.get("title"), p.get("start_date"), list(p.get("keywords") or []),
-                    p["programme"])
+                    p["programme"], p.get("funding_scheme"))
         for p in kept_projects
     ]
     dim = area_vectors.shape[1]
@@ -421,6 +456,7 @@ def build_index(
     # graph nodes: institutions, then unnamed PICs
     node_of_pic: dict[str, int] = {}
     node_names = [info.name for info in infos]
+    node_countries = [info.country for info in infos]
     rows, cols, coord_rows, coord_cols = [], [], [], []
     for part in participations:
         j = col_of.get(part["project_id"])
@@ -436,6 +472,7 @@ def build_index(
             if node is None:
                 node = node_of_pic[part["pic"]] = n + len(node_of_pic)
                 node_names.append(f"PIC {part['pic']}")
+                node_countries.append(part.get("country") or "")
         rows.append(node)
         cols.append(j)
         if part["role"] == "coordinator":
@@ -480,14 +517,26 @@ def build_index(
     # area strength: the best few weighted item similarities, then percentile
     area_keys = [a["key"] for a in areas]
     raw_strength = raw_area_strength(owners, evidence_vectors, area_vectors)
-    area_strength = _percentile(raw_strength, has_evidence)
+    area_strength = rank_percentile(raw_strength, has_evidence)
 
     # track record: recency-weighted project count, coordinator roles weighted up, then percentile
     years = np.array([p.start_date.year if p.start_date else reference_year for p in project_infos], dtype=float)
     decay = 0.5 ** (np.maximum(reference_year - years, 0) / TRACK_RECORD_HALF_LIFE_YEARS)
     weighted = membership[:n] @ decay + (COORDINATOR_WEIGHT - 1.0) * (coordinated[:n] @ decay)
-    track_record = _percentile(np.asarray(weighted, dtype=np.float64), np.asarray(weighted) > 0)
+    track_record = rank_percentile(np.asarray(weighted, dtype=np.float64), np.asarray(weighted) > 0)
     countries = np.array([i.country for i in infos])
+    node_country_array = np.array(node_countries)
+    groups = _country_groups()
+    joint_recency = decayed_coparticipation(membership, decay)
+    tie_recency = decayed_ties(ties, n_nodes, weights=weights, reference_year=reference_year)
+    regional_projects = regional_project_weights(membership, node_country_array,
+                                                 central_asia=groups[CENTRAL_ASIA],
+                                                 associated=groups[EU27] | groups[HE_ASSOCIATED])
+    regional_ties = regional_partnership_weights(
+        partnerships, row_of=row_of, countries=countries, central_asia=groups[CENTRAL_ASIA],
+        associated=groups[EU27] | groups[HE_ASSOCIATED], weights=weights, reference_year=reference_year,
+        keep=lambda year: _kept(year, as_of))
+    regional_record = regional_percentile(regional_projects, coordinated, decay, regional_ties)
     bri_record, erasmus_record = programme_records(partnerships, row_of=row_of, countries=countries,
                                                    programmes=programmes, weights=weights,
                                                    reference_year=reference_year, as_of=as_of)
@@ -532,9 +581,16 @@ def build_index(
         track_record=track_record,
         bri_record=bri_record,
         erasmus_record=erasmus_record,
+        node_countries=node_country_array,
+        project_decay=decay,
+        joint_recency=joint_recency,
+        tie_recency=tie_recency,
+        regional_projects=regional_projects,
+        regional_ties=regional_ties,
+        regional_record=regional_record,
         thematic_quantiles=quantiles,
         programmes={p["key"]: dict(p) for p in programmes},
-        country_groups=_country_groups(),
+        country_groups=groups,
         weights=weights,
         reference_year=reference_year,
         as_of=as_of,
@@ -579,8 +635,9 @@ INSTITUTION_COLUMNS = ("id", "name", "country", "kind", "city", "pic", "ror_id",
 ITEM_COLUMNS = ("id", "institution_id", "type", "title", "text", "year", "source")
 PARTNERSHIP_COLUMNS = ("id", "institution_id", "partner_id", "partner_country", "type", "year", "source",
                        "description")
-PROJECT_COLUMNS = ("id", "programme", "acronym", "title", "objective", "keywords", "euroscivoc", "start_date")
-PARTICIPATION_COLUMNS = ("project_id", "pic", "role", "institution_id")
+PROJECT_COLUMNS = ("id", "programme", "acronym", "title", "objective", "keywords", "euroscivoc", "start_date",
+                   "funding_scheme")
+PARTICIPATION_COLUMNS = ("project_id", "pic", "role", "institution_id", "country")
 PARTICIPATION_KEY = ("project_id", "pic", "role")
 
 
@@ -597,7 +654,8 @@ def read_catalogue(session: Session) -> CatalogueRows:
     ]
     projects = [
         {"id": r[0], "programme": r[1], "acronym": r[2], "title": r[3], "objective": r[4],
-         "keywords": _json(r[5]) or [], "euroscivoc": _json(r[6]) or [], "start_date": _date(r[7])}
+         "keywords": _json(r[5]) or [], "euroscivoc": _json(r[6]) or [], "start_date": _date(r[7]),
+         "funding_scheme": r[8]}
         for r in connection.exec_driver_sql(f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project ORDER BY id")
     ]
     participations = [
@@ -638,7 +696,7 @@ def catalogue_fingerprint(session: Session, *, model_id: str, institutions_diges
                       order_by=["key"])[0]
         for table in (PriorityArea, Programme)
     ]
-    code = code_digest(sys.modules[__name__], matcher.texts, matcher.evidence, embeddings.cache,
+    code = code_digest(sys.modules[__name__], matcher.texts, matcher.evidence, matcher.signals, embeddings.cache,
                        packages=("numpy", "scipy"))
     return combine("catalogue-index", code, model_id, institutions_digest, projects_digest, participations_digest,
                    items_digest, partnerships_digest, EVIDENCE_WEIGHTS_FILE.read_text(encoding="utf-8"),
@@ -785,12 +843,21 @@ def refresh_institutions(
                                                    programmes=list(index.programmes.values()),
                                                    weights=index.weights, reference_year=index.reference_year,
                                                    as_of=None)
+    associated = index.country_groups[EU27] | index.country_groups[HE_ASSOCIATED]
+    regional_ties = regional_partnership_weights(
+        partnerships, row_of=index.row_of, countries=index.countries, central_asia=index.country_groups[CENTRAL_ASIA],
+        associated=associated, weights=index.weights, reference_year=index.reference_year, keep=lambda _: True)
     stats = {**index.stats, "with_evidence": int(has_evidence.sum()), "evidence_items": len(item_infos),
              "known_ties": len(ties), "graph_edges": int(graph.nnz // 2)}
     return replace(index, vectors=vectors, has_evidence=has_evidence, evidence_vectors=evidence_vectors,
                    evidence_weights=evidence_weights, items=item_infos, items_of=items_of, tie_graph=tie_graph,
                    ties=ties, graph=graph, adamic_adar_weights=aa_weights, bri_record=bri_record,
                    erasmus_record=erasmus_record,
+                   tie_recency=decayed_ties(ties, graph.shape[0], weights=index.weights,
+                                            reference_year=index.reference_year),
+                   regional_ties=regional_ties,
+                   regional_record=regional_percentile(index.regional_projects, index.coordinated,
+                                                       index.project_decay, regional_ties),
                    raw_strength=raw_strength,
                    area_strength=area_strength, stats=stats)
 

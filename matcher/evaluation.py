@@ -29,12 +29,14 @@ import scipy.sparse as sp
 from sqlmodel import Session, col, select
 
 from embeddings.base import Embedder
-from matcher.components import Query, adamic_adar, direct_ties, get_component
+from embeddings.cache import embed_with_cache
+from matcher.components import adamic_adar
 from matcher.engine import CatalogueIndex, CatalogueRows, EmbeddingStats, FloatArray, index_from_rows
 from matcher.metrics import METRICS, query_metrics, relevant_ranks
+from matcher.suggest import Matcher
 from matcher.texts import project_text
-from matcher.types import COMPONENTS, ScoringProfile, TiePreference
-from seed_data.tables import Project
+from matcher.types import ComponentWeights, ScoringProfile, SuggestionRequest, TiePreference
+from seed_data.tables import ACTION_TYPES, Project, action_type
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,23 @@ TFIDF_MIN_DF = 2
 # TF-IDF documents hold an institution's most recent projects only: the busiest institutions have over a
 # thousand, and their concatenated texts would dominate memory and time for little ranking gain.
 TFIDF_MAX_PROJECTS = 20
-BASELINES = ("random", "popularity", "tfidf", "embeddings", "graph")
+BASELINES = ("random", "popularity", "tfidf", "embeddings", "graph", "similar_projects", "edgebank")
+# The programme an evaluation request names (its family sets the track record; eligibility is "all"): the
+# history replayed is Horizon Europe's.
+EVALUATION_PROGRAMME = "horizon-europe"
+EVALUATION_FAMILY = "horizon"
+
+
+def evaluation_programme(index: CatalogueIndex) -> str:
+    """The programme evaluation requests name: ``EVALUATION_PROGRAMME``, else (a catalogue without it, such as
+    a test's) a programme of the same family, else the first programme."""
+    if EVALUATION_PROGRAMME in index.programmes:
+        return EVALUATION_PROGRAMME
+    keys = sorted(index.programmes)
+    same = [k for k in keys if index.programmes[k].get("family") == EVALUATION_FAMILY]
+    if not (same or keys):
+        raise ValueError("the catalogue has no programme: an evaluation request needs one")
+    return (same or keys)[0]
 # The validation split: tune and choose on projects starting in 2024, knowing only what started before.
 # Projects starting on or after 2025-01-01 are the reserved test set.
 VALIDATION_CUTOFF, VALIDATION_UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
@@ -120,17 +138,28 @@ def check_window(session: Session, *, cutoff: dt.date, until: dt.date, restrict_
 
 @dataclass
 class EvalQuery:
-    """One request of an evaluation task with its truth (rows of the index)."""
+    """One request of an evaluation task with its truth (rows of the index). :meth:`request` is the
+    suggestion request it asks: the evaluation ranks exactly what ``POST /suggestions`` would."""
 
     id: str
     requester_row: int
-    vector: npt.NDArray[np.float32] | None
-    text: str | None
+    requester_id: str
+    text: str | None  # the idea (project-idea task); None: the requester's own profile
+    areas: list[str]  # the areas the idea is closest to (project-idea task), else none
     truth: npt.NDArray[np.intp]
     newcomers: npt.NDArray[np.intp]  # truth rows with no project before the cutoff
-    exclude: npt.NDArray[np.intp]  # rows never ranked (requester, existing partners)
+    exclude: npt.NDArray[np.intp]  # rows no method ranks: the requester (and, new partners, its existing ones)
     tags: frozenset[str] = frozenset()
     start_date: dt.date | None = None
+    action_type: str | None = None  # the project's (project-idea task): RIA, IA, CSA, MSCA, ERC, EIC, other
+    ties: TiePreference | None = None  # the task's tie preference (new partners: existing ones excluded)
+    programme: str = EVALUATION_PROGRAMME
+
+    def request(self) -> SuggestionRequest:
+        """The suggestion request of this query: the requester, the idea and its areas, ranked among every
+        institution (``eligibility="all"``: real consortia include partners a programme would not fund)."""
+        return SuggestionRequest(requester_id=self.requester_id, text=self.text, areas=self.areas,
+                                 programme=self.programme, eligibility="all", ties=self.ties)
 
 
 @dataclass
@@ -141,13 +170,23 @@ class MethodResult:
     per_query_newcomers: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self, queries: Sequence[EvalQuery]) -> dict[str, dict[str, float | int]]:
+        """Mean metrics over every query, per participant group (kz, central_asia, china) and action type, and
+        over the newcomers (truth partners with no project before the cutoff) with the ceiling: the share of
+        true partners that had any project before it."""
         groups: dict[str, list[str]] = {"all": [q.id for q in queries]}
         for tag in ("kz", "central_asia", "china"):
             groups[tag] = [q.id for q in queries if tag in q.tags]
+        for kind in ACTION_TYPES:
+            ids = [q.id for q in queries if q.action_type == kind]
+            if ids:
+                groups[f"action:{kind}"] = ids
         out: dict[str, dict[str, float | int]] = {}
         for name, ids in groups.items():
             out[name] = _mean([self.per_query[i] for i in ids if i in self.per_query])
         out["newcomers"] = _mean(list(self.per_query_newcomers.values()))
+        n_truth = sum(len(q.truth) for q in queries)
+        out["newcomers"]["ceiling"] = round(1.0 - sum(len(q.newcomers) for q in queries) / n_truth, 4) \
+            if n_truth else 0.0
         return out
 
 
@@ -155,6 +194,13 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float | int]:
     if not rows:
         return {"n_queries": 0, **dict.fromkeys(METRICS, 0.0)}
     return {"n_queries": len(rows), **{m: round(float(np.mean([r[m] for r in rows])), 4) for m in METRICS}}
+
+
+def infer_areas(index: CatalogueIndex, vector: npt.NDArray[np.float32] | None) -> list[str]:
+    """The ``N_IDEA_AREAS`` priority areas an idea's vector is closest to: what an office would name."""
+    if vector is None or not len(index.area_keys):
+        return []
+    return [index.area_keys[a] for a in np.argsort(-(index.area_vectors @ vector), kind="stable")[:N_IDEA_AREAS]]
 
 
 def project_idea_queries(
@@ -168,7 +214,8 @@ def project_idea_queries(
     until: dt.date,
     restrict_to: set[str] | None = None,
 ) -> list[EvalQuery]:
-    """Queries of the project-idea task: Horizon Europe projects starting in ``[cutoff, until)``."""
+    """Queries of the project-idea task: Horizon Europe projects starting in ``[cutoff, until)``; an idea's
+    areas are inferred from its (query) vector in ``idea_vectors``."""
     assert index.as_of == cutoff, "the index must be built as of the cutoff"
     in_window = {str(p["id"]): p for p in projects
                  if _is_idea_project(p) and cutoff <= p["start_date"] < until
@@ -181,7 +228,7 @@ def project_idea_queries(
     queries = []
     for project_id, project in sorted(in_window.items()):
         coordinators = [i for i, role in members[project_id] if role == "coordinator"]
-        if not coordinators or project_id not in idea_vectors:
+        if not coordinators or project_id not in idea_vectors or project_id not in idea_texts:
             continue
         requester = index.row_of[coordinators[0]]
         truth = np.array(sorted({index.row_of[i] for i, _ in members[project_id]} - {requester}), dtype=np.intp)
@@ -191,9 +238,11 @@ def project_idea_queries(
         tags = {tag for tag, hit in (("kz", "KZ" in countries), ("central_asia", bool(countries & CENTRAL_ASIA_OTHER)),
                                      ("china", "CN" in countries)) if hit}
         queries.append(EvalQuery(
-            id=project_id, requester_row=requester, vector=idea_vectors[project_id], text=idea_texts.get(project_id),
-            truth=truth, newcomers=truth[past_projects[truth] == 0], exclude=np.array([requester], dtype=np.intp),
-            tags=frozenset(tags), start_date=project["start_date"]))
+            id=project_id, requester_row=requester, requester_id=coordinators[0], text=idea_texts[project_id],
+            areas=infer_areas(index, idea_vectors[project_id]), truth=truth,
+            newcomers=truth[past_projects[truth] == 0], exclude=np.array([requester], dtype=np.intp),
+            tags=frozenset(tags), start_date=project["start_date"], programme=evaluation_programme(index),
+            action_type=action_type(project.get("funding_scheme"))))
     logger.info("project-idea task: %d queries (%d projects in the window)", len(queries), len(in_window))
     return queries
 
@@ -207,9 +256,10 @@ def idea_task(
     cutoff: dt.date,
     until: dt.date,
     restrict_to: set[str] | None = None,
-) -> tuple[CatalogueIndex, list[EvalQuery]]:
-    """The index as of ``cutoff`` and the project-idea queries of ``[cutoff, until)``: each window project's
-    own text is the idea (embedded as a document, the same kind of text as the profiles).
+) -> tuple[Matcher, list[EvalQuery]]:
+    """A matcher over the index as of ``cutoff`` and the project-idea queries of ``[cutoff, until)``: each
+    window project's own text is the idea, embedded as a request's text is (``encode_queries``, through the
+    embedding cache) and handed to the matcher in advance.
 
     ``EmptyEvaluation`` when there is no query: checked on the rows first, before the index is built, and
     again on the queries made. ``restrict_to`` ids that are not projects of the window are logged.
@@ -229,13 +279,25 @@ def idea_task(
                        cutoff, until, ", ".join(unmatched[:MAX_IDS_SHOWN]))
     index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=project_vectors,
                             stats=EmbeddingStats(), as_of=cutoff)
-    texts = {str(p["id"]): t for p in rows.projects if (t := project_text(p))}
+    # only projects that can become requests (a coordinator and another named participant) are embedded
+    named: dict[str, list[str]] = defaultdict(list)
+    for part in rows.participations:
+        if part["project_id"] in chosen and part.get("institution_id"):
+            named[str(part["project_id"])].append(str(part["role"]))
+    requestable = {i for i, roles in named.items() if "coordinator" in roles and len(roles) >= 2}
+    texts = {str(p["id"]): t for p in rows.projects if str(p["id"]) in requestable and (t := project_text(p))}
+    ids = sorted(texts)
+    embedded = embed_with_cache(embedder, [texts[i] for i in ids], session=session, kind="query")
+    logger.info("ideas embedded as queries: %d cached, %d new", embedded.n_hits, embedded.n_misses)
+    idea_vectors = dict(zip(ids, embedded.vectors, strict=True))
     queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
-                                   idea_vectors=project_vectors, idea_texts=texts, cutoff=cutoff, until=until,
+                                   idea_vectors=idea_vectors, idea_texts=texts, cutoff=cutoff, until=until,
                                    restrict_to=restrict_to)
     if not queries:
         raise empty(len(chosen))
-    return index, queries
+    matcher = Matcher(index, embedder)
+    matcher.know_text_vectors({texts[i]: idea_vectors[i] for i in ids})
+    return matcher, queries
 
 
 def new_partner_queries(
@@ -249,7 +311,8 @@ def new_partner_queries(
     random_state: int = 0,
 ) -> list[EvalQuery]:
     """Queries of the new-partner task: for institutions active before the cutoff, the institutions they
-    first work with in ``[cutoff, until)`` (a sample of ``max_queries`` requesters, fixed by the seed)."""
+    first work with in ``[cutoff, until)`` (a sample of ``max_queries`` requesters, fixed by the seed); their
+    existing partners are never ranked (``ties=excluded``)."""
     assert index.as_of == cutoff, "the index must be built as of the cutoff"
     window = {str(p["id"]) for p in projects if p.get("start_date") and cutoff <= p["start_date"] < until}
     members: dict[str, set[int]] = defaultdict(set)
@@ -267,10 +330,11 @@ def new_partner_queries(
         new = sorted(future.get(row, set()) - past)
         if not new:
             continue
-        exclude = np.array(sorted(past | {row}), dtype=np.intp)
-        queries.append(EvalQuery(id=index.institutions[row].id, requester_row=row, vector=index.vectors[row],
-                                 text=None, truth=np.array(new, dtype=np.intp), newcomers=np.array([], dtype=np.intp),
-                                 exclude=exclude))
+        queries.append(EvalQuery(id=index.institutions[row].id, requester_row=row,
+                                 requester_id=index.institutions[row].id, text=None, areas=[],
+                                 truth=np.array(new, dtype=np.intp), newcomers=np.array([], dtype=np.intp),
+                                 exclude=np.array(sorted(past | {row}), dtype=np.intp),
+                                 ties=TiePreference.excluded, programme=evaluation_programme(index)))
     rng = np.random.default_rng(random_state)
     if len(queries) > max_queries:
         keep = sorted(rng.choice(len(queries), size=max_queries, replace=False))
@@ -282,48 +346,58 @@ def new_partner_queries(
 Scorer = Callable[[EvalQuery], FloatArray]
 
 
-def component_matrix(index: CatalogueIndex, query: EvalQuery, *, ties: TiePreference = TiePreference.neutral,
-                     programme_family: str = "horizon") -> FloatArray:
-    """Component values of every institution for ``query``: shape (n, len(COMPONENTS))."""
-    rows = np.arange(index.n)
-    area_cols: list[int] = []
-    if query.vector is not None and len(index.area_keys):
-        area_cols = list(np.argsort(-(index.area_vectors @ query.vector))[:N_IDEA_AREAS])
-    strength = index.area_strength[query.requester_row] if index.has_evidence[query.requester_row] else None
-    q = Query(vector=query.vector, area_cols=area_cols, requester_row=query.requester_row,
-              requester_strength=strength, programme_family=programme_family, ties=ties)
-    return np.column_stack([get_component(name).score(q, index, rows) for name in COMPONENTS])
-
-
-def hybrid_scorer(index: CatalogueIndex, profile: ScoringProfile) -> Scorer:
-    """The weighted sum of the components under ``profile`` (diversity re-ranking is left out: it changes
-    the order within a shortlist, not which institutions are relevant). With ``ties=excluded`` the
-    requester's existing partners are ranked last, as suggestions leave them out."""
-    weights = profile.weights.normalised()
-    w = np.array([weights[name] for name in COMPONENTS])
+def profile_scorer(matcher: Matcher, profile: ScoringProfile) -> Scorer:
+    """Scores of every institution for a query under ``profile``: exactly what ``POST /suggestions`` ranks
+    for the query's request (:meth:`EvalQuery.request`), before diversity re-ranking (which reorders a
+    shortlist, not which institutions are relevant); rows never ranked score -inf."""
 
     def score(query: EvalQuery) -> FloatArray:
-        scores = component_matrix(index, query, ties=profile.ties) @ w
-        if profile.ties is TiePreference.excluded:
-            scores[direct_ties(index, query.requester_row)[: index.n]] = -np.inf
-        return scores
+        return matcher.rank(query.request(), profile).full_scores(matcher.index.n)
 
     return score
 
 
-def baseline_scorers(index: CatalogueIndex, *, institution_texts: Mapping[str, str] | None = None,
-                     random_state: int = 0) -> dict[str, Scorer]:
-    """The single-signal baselines over the same index. ``institution_texts`` (id -> text of its projects
-    before the cutoff) feeds TF-IDF; without it TF-IDF is left out."""
+VALUES_ONLY = ScoringProfile(weights=ComponentWeights(thematic=1.0))  # for callers that keep values, not scores
+
+
+def query_values(matcher: Matcher, query: EvalQuery) -> FloatArray:
+    """(n, len(COMPONENTS)) the component values the ranking core gives every institution for the query's
+    request, ties neutral (what learning and the slider estimate read); 0 for rows it does not rank."""
+    ranking = matcher.rank(query.request().model_copy(update={"ties": TiePreference.neutral}), VALUES_ONLY)
+    values = np.zeros((matcher.index.n, ranking.values.shape[1]))
+    values[ranking.rows] = ranking.values
+    return values
+
+
+def single_signal(profile: ScoringProfile, component: str) -> ScoringProfile:
+    """``profile`` with all its weight on one component: a baseline ranked by the same core."""
+    return profile.model_copy(update={"weights": ComponentWeights(**{component: 1.0})})
+
+
+def baseline_scorers(matcher: Matcher, *, institution_texts: Mapping[str, str] | None = None,
+                     profile: ScoringProfile | None = None, random_state: int = 0) -> dict[str, Scorer]:
+    """The baselines over the same index: random, popularity, TF-IDF text similarity (with
+    ``institution_texts``: id -> text of its projects before the cutoff), embeddings only, graph only
+    (Adamic–Adar), and through the ranking core with one component only (``profile``'s other settings):
+    similar past projects only and repeat partners only (EdgeBank, time-decayed)."""
+    index = matcher.index
     rng = np.random.default_rng(random_state)
     popularity = np.asarray(index.membership[: index.n].sum(axis=1), dtype=np.float64).ravel()
+
+    def vector(query: EvalQuery) -> npt.NDArray[np.float32] | None:
+        return matcher.text_vector(query.text) if query.text else (
+            index.vectors[query.requester_row] if index.has_evidence[query.requester_row] else None)
+
     scorers: dict[str, Scorer] = {
         "random": lambda query: rng.random(index.n),
         "popularity": lambda query: popularity,
-        "embeddings": lambda query: (index.vectors @ query.vector).astype(np.float64) if query.vector is not None
+        "embeddings": lambda query: (index.vectors @ v).astype(np.float64) if (v := vector(query)) is not None
         else np.zeros(index.n),
         "graph": lambda query: adamic_adar(index, query.requester_row)[: index.n],
     }
+    if profile is not None:
+        scorers["similar_projects"] = profile_scorer(matcher, single_signal(profile, "similar_projects"))
+        scorers["edgebank"] = profile_scorer(matcher, single_signal(profile, "repeat_partnership"))
     if institution_texts is not None:
         # imported here: scikit-learn takes most of a second to import, and the API imports this module
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -396,15 +470,20 @@ def run_evaluation(
     profile: ScoringProfile,
     restrict_to: set[str] | None = None,
     max_new_partner_queries: int = 1000,
+    extra_profiles: Mapping[str, ScoringProfile] | None = None,
 ) -> dict[str, object]:
-    """Both tasks, every baseline and the hybrid under ``profile``; returns the report (JSON-ready).
-    ``EmptyEvaluation`` when the window (or ``restrict_to``) holds no project-idea request."""
+    """Both tasks, every baseline, the hybrid under ``profile`` and any ``extra_profiles`` (by name), all in one
+    run; returns the report (JSON-ready). ``EmptyEvaluation`` when the window (or ``restrict_to``) holds no
+    project-idea request."""
     started = time.perf_counter()
-    index, idea_queries = idea_task(rows, session=session, embedder=embedder, project_vectors=project_vectors,
-                                    cutoff=cutoff, until=until, restrict_to=restrict_to)
-    scorers = baseline_scorers(index, institution_texts=institution_texts_before(
+    matcher, idea_queries = idea_task(rows, session=session, embedder=embedder, project_vectors=project_vectors,
+                                      cutoff=cutoff, until=until, restrict_to=restrict_to)
+    index = matcher.index
+    scorers = baseline_scorers(matcher, profile=profile, institution_texts=institution_texts_before(
         rows.projects, rows.participations, cutoff=cutoff, text_of=project_text))
-    scorers["hybrid"] = hybrid_scorer(index, profile)
+    scorers["hybrid"] = profile_scorer(matcher, profile)
+    for name, other in (extra_profiles or {}).items():
+        scorers[name] = profile_scorer(matcher, other)
     idea_results = evaluate(idea_queries, scorers)
     partner_queries = new_partner_queries(index, projects=rows.projects, participations=rows.participations,
                                           cutoff=cutoff, until=until, max_queries=max_new_partner_queries)

@@ -1,4 +1,4 @@
-"""Learn component weights from history: which components separate true partners from the rest.
+"""Learn from history: component weights (a logistic regression) and a learned ranker (LightGBM LambdaRank).
 
 Training pairs come from the project-idea task on a training window that ends where validation starts:
 for each project, its real partners (label 1) and sampled other institutions (label 0), described by
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +23,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.utils.validation import check_is_fitted, check_X_y
 
-from matcher.engine import CatalogueIndex
-from matcher.evaluation import EvalQuery, component_matrix
-from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile
+from matcher.evaluation import VALUES_ONLY, EvalQuery, evaluation_programme, query_values
+from matcher.metrics import ndcg_at_k
+from matcher.ranker import CATEGORICAL, FEATURES, feature_matrix, model_id
+from matcher.ranking import WeightScorer
+from matcher.suggest import Matcher
+from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile, SuggestionRequest, TiePreference
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +77,17 @@ class WeightLearner(BaseEstimator):
         return self.model_.predict_proba(X)
 
 
-def training_pairs(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: ScoringProfile,
+def training_pairs(matcher: Matcher, queries: Sequence[EvalQuery], *, base: ScoringProfile,
                    random_state: int = 0) -> tuple[FloatArray, npt.NDArray[np.int_], npt.NDArray[np.int_]]:
-    """Component values of partners and sampled non-partners: X (n_pairs, n_components), y, query number."""
+    """Component values (as the ranking core gives them) of partners and sampled non-partners:
+    X (n_pairs, n_components), y, query number."""
     weights = base.weights.normalised()
     w = np.array([weights[name] for name in COMPONENTS])
     rng = np.random.default_rng(random_state)
     xs, ys, groups = [], [], []
     for number, query in enumerate(queries):
-        values = component_matrix(index, query)
-        blocked = np.zeros(index.n, dtype=bool)
+        values = query_values(matcher, query)
+        blocked = np.zeros(matcher.index.n, dtype=bool)
         blocked[query.truth] = True
         blocked[query.exclude] = True
         candidates = np.flatnonzero(~blocked)
@@ -98,20 +103,22 @@ def training_pairs(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base:
     return np.vstack(xs), np.concatenate(ys), np.concatenate(groups)
 
 
-def feedback_pairs(index: CatalogueIndex, feedback: Sequence[tuple[str, str, int]]
+def feedback_pairs(matcher: Matcher, feedback: Sequence[tuple[str, str, int]]
                    ) -> tuple[FloatArray, npt.NDArray[np.int_]]:
     """Offices' verdicts as extra labels: (requester id, suggested institution id, 1 accepted / 0 rejected),
-    described by the components with the requester's own profile as the query. Pairs whose requester has
-    no research evidence or is unknown are skipped (there is nothing to compare)."""
+    described by the components the ranking core gives the candidate for the requester's own request (its
+    profile as the query). Pairs whose requester has no research evidence or is unknown are skipped (there is
+    nothing to compare)."""
+    index = matcher.index
     xs, ys = [], []
     for requester, candidate, label in feedback:
         r, c = index.row_of.get(requester), index.row_of.get(candidate)
-        if r is None or c is None or not index.has_evidence[r]:
+        if r is None or c is None or c == r or not index.has_evidence[r]:
             continue
-        query = EvalQuery(id=f"feedback:{requester}", requester_row=r, vector=index.vectors[r], text=None,
-                          truth=np.array([c], dtype=np.intp), newcomers=np.array([], dtype=np.intp),
-                          exclude=np.array([r], dtype=np.intp))
-        xs.append(component_matrix(index, query)[c])
+        request = SuggestionRequest(requester_id=requester, programme=evaluation_programme(index), eligibility="all",
+                                    ties=TiePreference.neutral)
+        ranking = matcher.rank(request, VALUES_ONLY)
+        xs.append(ranking.values[np.searchsorted(ranking.rows, c)])
         ys.append(label)
     if not xs:
         return np.zeros((0, len(COMPONENTS))), np.zeros(0, dtype=int)
@@ -136,7 +143,7 @@ def choose_c(X: FloatArray, y: npt.NDArray[np.int_], groups: npt.NDArray[np.int_
     return best, losses
 
 
-def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: ScoringProfile,
+def learn_profile(matcher: Matcher, queries: Sequence[EvalQuery], *, base: ScoringProfile,
                   feedback: Sequence[tuple[str, str, int]] = (), random_state: int = 0
                   ) -> tuple[ScoringProfile, dict[str, object]]:
     """Fit weights on ``queries`` (sorted by start date) plus office ``feedback`` labels; return the profile
@@ -144,9 +151,9 @@ def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: 
     if not queries:  # (idea_task refuses an empty window before this; a caller passing none is told why)
         raise ValueError("no training query: weights cannot be learned from an empty history")
     ordered = sorted(queries, key=lambda q: (q.start_date or q.id, q.id))
-    X, y, groups = training_pairs(index, ordered, base=base, random_state=random_state)
+    X, y, groups = training_pairs(matcher, ordered, base=base, random_state=random_state)
     c, losses = choose_c(X, y, groups, random_state=random_state)
-    X_feedback, y_feedback = feedback_pairs(index, feedback)
+    X_feedback, y_feedback = feedback_pairs(matcher, feedback)
     X, y = np.vstack([X, X_feedback]), np.concatenate([y, y_feedback])
     learner = WeightLearner(C=c, random_state=random_state).fit(X, y)
     weights = dict(zip(COMPONENTS, (round(float(w), 4) for w in learner.weights_), strict=True))
@@ -162,3 +169,109 @@ def learn_profile(index: CatalogueIndex, queries: Sequence[EvalQuery], *, base: 
     logger.info("learned weights %s (C=%s) from %d pairs", weights, c, len(y))
     profile = base.model_copy(update={"weights": ComponentWeights(**weights)})
     return profile, provenance
+
+
+# --- the learned ranker (LightGBM LambdaRank; the model and its features: matcher/ranker.py) -------------------
+
+# Per training query: hard negatives from the top of the base profile's ranking, random ones from the rest.
+N_RANKER_HARD_NEGATIVES = 150
+N_RANKER_RANDOM_NEGATIVES = 50
+RANKER_PARAM_GRID: tuple[dict[str, Any], ...] = (
+    {"num_leaves": 15, "n_estimators": 150, "learning_rate": 0.05, "min_child_samples": 20},
+    {"num_leaves": 31, "n_estimators": 300, "learning_rate": 0.03, "min_child_samples": 20},
+    {"num_leaves": 7, "n_estimators": 300, "learning_rate": 0.05, "min_child_samples": 40},
+)
+
+
+
+
+def _query_groups(matcher: Matcher, queries: Sequence[EvalQuery], *, base: ScoringProfile, random_state: int
+                  ) -> tuple[FloatArray, npt.NDArray[np.int_], list[int]]:
+    """Features and labels of each query's candidates (its partners, hard and random negatives), grouped."""
+    rng = np.random.default_rng(random_state)
+    scorer = WeightScorer.from_profile(base)
+    index = matcher.index
+    xs, ys, sizes = [], [], []
+    for query in queries:
+        ranking = matcher.rank(query.request(), base)
+        values = np.zeros((index.n, len(COMPONENTS)))
+        values[ranking.rows] = ranking.values
+        blocked = np.zeros(index.n, dtype=bool)
+        blocked[query.truth] = True
+        blocked[query.exclude] = True
+        scores = scorer.predict(values)
+        scores[blocked] = -np.inf
+        top = np.argpartition(-scores, N_RANKER_HARD_NEGATIVES)[:N_RANKER_HARD_NEGATIVES]
+        rest = np.flatnonzero(~blocked)
+        rest = rest[~np.isin(rest, top)]
+        random_neg = rng.choice(rest, size=min(N_RANKER_RANDOM_NEGATIVES, len(rest)), replace=False)
+        rows = np.concatenate([query.truth, top, random_neg]).astype(np.intp)
+        xs.append(feature_matrix(values[rows], index=index, query=ranking.query, rows=rows))
+        ys.append(np.r_[np.ones(len(query.truth)), np.zeros(len(rows) - len(query.truth))].astype(int))
+        sizes.append(len(rows))
+    return np.vstack(xs), np.concatenate(ys), sizes
+
+
+def _fit(X: FloatArray, y: npt.NDArray[np.int_], sizes: list[int], params: dict[str, Any], random_state: int) -> Any:
+    import lightgbm
+
+    model = lightgbm.LGBMRanker(objective="lambdarank", random_state=random_state, n_jobs=2, verbose=-1,
+                                deterministic=True, force_row_wise=True, **params)
+    model.fit(X, y, group=sizes, feature_name=list(FEATURES), categorical_feature=list(CATEGORICAL))
+    return model
+
+
+def _mean_ndcg(model: Any, X: FloatArray, y: npt.NDArray[np.int_], sizes: list[int]) -> float:
+    """Mean nDCG@10 of the model's order over the candidate lists (the sampled candidates of each query)."""
+    scores = model.booster_.predict(X)
+    out, start = [], 0
+    for size in sizes:
+        s, labels = scores[start:start + size], y[start:start + size]
+        order = np.argsort(-s, kind="stable")
+        ranks = (np.flatnonzero(labels[order] == 1) + 1).astype(np.float64)
+        out.append(ndcg_at_k(ranks, k=10))
+        start += size
+    return float(np.mean(out)) if out else 0.0
+
+
+def train_ranker(matcher: Matcher, queries: Sequence[EvalQuery], *, base: ScoringProfile, random_state: int = 0
+                 ) -> tuple[str, dict[str, Any]]:
+    """Fit the ranker on ``queries`` (history before the validation cutoff, ranked by ``matcher``); choose the
+    parameters on time-ordered folds. Returns the model text and its provenance (features, parameters, fold
+    scores, training-data hash, sizes)."""
+    if not queries:
+        raise ValueError("no training query: a ranker cannot be learned from an empty history")
+    ordered = sorted(queries, key=lambda q: (q.start_date.isoformat() if q.start_date else "", q.id))
+    X, y, sizes = _query_groups(matcher, ordered, base=base, random_state=random_state)
+    bounds = np.cumsum([0, *sizes])
+    edges = np.linspace(0, len(sizes), N_TIME_FOLDS + 2).astype(int)
+    fold_scores: dict[int, list[float]] = {k: [] for k in range(len(RANKER_PARAM_GRID))}
+    for k in range(1, N_TIME_FOLDS + 1):
+        train_q, test_q = slice(0, edges[k]), slice(edges[k], edges[k + 1])
+        if edges[k] == 0 or edges[k + 1] == edges[k]:
+            continue
+        train_rows = slice(bounds[train_q.start], bounds[train_q.stop])
+        test_rows = slice(bounds[test_q.start], bounds[test_q.stop])
+        for p, params in enumerate(RANKER_PARAM_GRID):
+            model = _fit(X[train_rows], y[train_rows], sizes[train_q], params, random_state)
+            fold_scores[p].append(_mean_ndcg(model, X[test_rows], y[test_rows], sizes[test_q]))
+    means = {p: float(np.mean(v)) if v else 0.0 for p, v in fold_scores.items()}
+    best = max(means, key=lambda p: (means[p], -p))
+    model = _fit(X, y, sizes, RANKER_PARAM_GRID[best], random_state)
+    text = model.booster_.model_to_string()
+    gains = model.booster_.feature_importance(importance_type="gain")
+    import lightgbm
+
+    provenance = {
+        "method": "LightGBM LambdaRank over the component values and further features",
+        "features": list(FEATURES), "categorical": list(CATEGORICAL), "params": RANKER_PARAM_GRID[best],
+        "fold_ndcg@10": {str(p): round(v, 4) for p, v in means.items()}, "param_grid": list(RANKER_PARAM_GRID),
+        "gain": {name: round(float(g), 2) for name, g in sorted(zip(FEATURES, gains, strict=True),
+                                                                 key=lambda item: -item[1])},
+        "n_queries": len(ordered), "n_rows": int(len(y)), "n_positive": int(y.sum()),
+        "training_data_sha256": hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()[:16],
+        "model_id": model_id(text), "lightgbm": lightgbm.__version__,
+    }
+    logger.info("ranker trained on %d queries (%d rows): params %s, fold nDCG@10 %s", len(ordered), len(y),
+                RANKER_PARAM_GRID[best], provenance["fold_ndcg@10"])
+    return text, provenance

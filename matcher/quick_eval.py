@@ -1,26 +1,20 @@
 """Quick validation estimates for unsaved weights: the project-idea task on a fixed sample, in milliseconds.
 
-``run_evaluation`` takes minutes: it builds the index as of the validation cutoff, embeds nothing new but
-scores every baseline on every query. An officer moving a weight slider needs a figure at once, so
-:class:`ValidationSample` does the slow part once: it builds the index as of ``VALIDATION_CUTOFF``, draws a
-seeded sample of project-idea queries and stores every sampled query's component values. A call to
-:meth:`ValidationSample.metrics` is then a weighted sum of stored arrays and one sort per query.
+``run_evaluation`` takes minutes: it builds the index as of the validation cutoff and ranks every query with
+every method. An officer moving a weight slider needs a figure at once, so :class:`ValidationSample` does the
+slow part once: it draws a seeded sample of project-idea queries, ranks each through the ranking core
+(``Matcher.rank``, exactly as the evaluation and ``POST /suggestions`` rank it) and stores the component
+values. A call to :meth:`ValidationSample.metrics` is then the core's kernel (a ``WeightScorer`` over the
+stored values, the tie preference applied as ``ranking.scores_of`` does) and one sort per query.
 
-The figures are those of ``run_evaluation``'s hybrid method on the same queries (``hybrid_scorer``:
-components under the ``horizon`` programme family, weights normalised), with one difference: under
-``ties="excluded"`` the requester's existing partners are ranked last, as suggestions leave them out,
-whereas ``hybrid_scorer`` scores ``excluded`` as ``neutral``. Diversity re-ranking (λ, the country cap)
-changes no metric here either: it reorders a shortlist, not which institutions are relevant.
+The figures are those of ``run_evaluation``'s hybrid method on the same queries (up to float32 storage of
+the values). Diversity re-ranking (λ, the country cap) changes no metric: it reorders a shortlist, not which
+institutions are relevant.
 
-Storage: rows that no component can score above 0 (institutions with no project, no research evidence and
-no co-participation before the cutoff) are not stored; they all score exactly 0 and are counted. For the
-kept rows, four float32 planes of shape (n_queries, n_kept) hold thematic, area fit, complementarity and
-network values (track record is the same for every query and is stored once). On the shipped catalogue,
-200 queries over 22,310 of the 58,655 rows take 73 MB (``nbytes_``); float16 would halve that, but its
-three significant digits would turn distinct scores into ties and move the metrics away from
-``run_evaluation``'s. Building takes about 15 s (reading the catalogue and the index as of the cutoff, with
-a transient peak of some 700 MB); a call to ``metrics`` about 25-40 ms on one core (results are remembered
-per weighting), an 11-point sweep about 0.3 s.
+Storage: rows that no component can score above 0 for any request (``scorable_rows``: no evidence, record,
+project or edge before the cutoff) are not stored; they all score exactly 0 and are counted. For the kept
+rows, one float32 array of shape (n_queries, n_kept, n_components) holds every value. Its size, build time
+and call time are printed by ``bench/estimate_first_call.py``; results are remembered per weighting.
 """
 
 from __future__ import annotations
@@ -48,8 +42,10 @@ from matcher.engine import (
     embed_projects,
     read_catalogue,
 )
-from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, EvalQuery, component_matrix, idea_task
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, EvalQuery, idea_task, query_values
 from matcher.metrics import METRICS, query_metrics
+from matcher.ranking import WeightScorer, apply_ties
+from matcher.suggest import Matcher
 from matcher.types import COMPONENTS, TiePreference
 
 logger = logging.getLogger(__name__)
@@ -57,13 +53,23 @@ logger = logging.getLogger(__name__)
 IntArray = npt.NDArray[np.intp]
 
 DEFAULT_N_QUERIES = 200
+# Ranks deeper than this are never read exactly by the metrics (recall@50 is the deepest), but the best one's.
+RANK_DEPTH = 50
 # Metrics remembered per (normalised weights, ties): a slider moved back, or the published profile shown
 # with every answer, costs nothing the second time. Entries are a few hundred bytes.
 METRICS_CACHE_SIZE = 1024
 # Components stored per query, in this order; track record is stored once (it does not depend on the query).
-_PER_QUERY = ("thematic", "area_fit", "complementarity", "network")
-_SHARED = "track_record"
-assert set(_PER_QUERY) | {_SHARED} == set(COMPONENTS), "every component is stored"
+
+
+def scorable_rows(index: CatalogueIndex) -> npt.NDArray[np.bool_]:
+    """(n,) the rows a component can score above 0 for some request: research evidence (thematic, area fit,
+    complementarity), a track record of any programme or regional experience, a project (similar past
+    projects) or an edge (network, repeat partnership). Every other row scores 0 under any weights."""
+    n = index.n
+    has_project = np.diff(index.membership.indptr)[:n] > 0
+    degree = np.diff(index.graph.indptr)[:n]
+    return (index.has_evidence | (index.track_record > 0) | (index.bri_record > 0) | (index.erasmus_record > 0)
+            | index.has_charter | (index.regional_record > 0) | has_project | (degree > 0))
 NOTE = (
     "Project-idea task on a fixed random sample of Horizon Europe projects starting in [cutoff, until): the "
     "coordinator asks, the other named participants are the truth, and the index knows only what started "
@@ -104,9 +110,8 @@ class ValidationSample(BaseEstimator):
         The sampled projects, by id.
     rows_ : ndarray (n_kept,)
         Index rows stored; every other row scores 0 under any weights.
-    planes_ : ndarray float32 (4, n_queries, n_kept)
-        Thematic, area fit, complementarity and network (ties neutral) values.
-    track_record_ : ndarray float32 (n_kept,)
+    values_ : ndarray float32 (n_queries, n_kept, len(COMPONENTS))
+        Every component's value (ties neutral), as ``Matcher.rank`` gives them.
     nbytes_ : int
         Memory held by the stored arrays.
     """
@@ -120,9 +125,10 @@ class ValidationSample(BaseEstimator):
 
     # --- building -----------------------------------------------------------------------------------------
 
-    def fit(self, index: CatalogueIndex, queries: Sequence[EvalQuery]) -> ValidationSample:
-        """Sample ``queries`` (project-idea queries over ``index``, built as of the cutoff) and store their
-        component values."""
+    def fit(self, matcher: Matcher, queries: Sequence[EvalQuery]) -> ValidationSample:
+        """Sample ``queries`` (project-idea queries over ``matcher``'s index, built as of the cutoff) and store
+        the component values the ranking core gives their candidates (``Matcher.rank``, ties neutral)."""
+        index = matcher.index
         assert index.as_of == self.cutoff, "the index must be built as of the cutoff"
         if not queries:  # metrics of no query would be zeros that look like figures
             raise ValueError("no project-idea query to sample: the validation sample needs at least one")
@@ -133,31 +139,21 @@ class ValidationSample(BaseEstimator):
             keep = sorted(rng.choice(len(chosen), size=self.n_queries, replace=False))
             chosen = [chosen[i] for i in keep]
         n = index.n
-        degree = np.diff(index.graph.indptr)[:n]
-        # the rows any component can score above 0: evidence (thematic, area fit, complementarity), a
-        # track record, or a co-participation (network, direct ties)
-        scored = index.has_evidence | (index.track_record > 0) | (degree > 0)
+        scored = scorable_rows(index)
         rows = np.flatnonzero(scored)
         position = np.full(n, -1, dtype=np.intp)
         position[rows] = np.arange(len(rows))
         n_kept, n_q = len(rows), len(chosen)
-        planes = np.zeros((len(_PER_QUERY), n_q, n_kept), dtype=np.float32)
-        columns = [COMPONENTS.index(name) for name in _PER_QUERY]
-        track_record = np.zeros(n_kept, dtype=np.float32)
+        values = np.zeros((n_q, n_kept, len(COMPONENTS)), dtype=np.float32)
         truth_pos, n_truth_zero, excluded_pos, tie_pos = [], [], [], []
         n_zero = np.zeros(n_q, dtype=np.intp)
         n_zero_excluded = np.zeros(n_q, dtype=np.intp)
         for q, query in enumerate(chosen):
-            values = component_matrix(index, query, ties=TiePreference.neutral)
-            if values[~scored].any():
-                raise ValueError("a component scores rows without evidence, track record or co-participation "
-                                 "above 0: widen the rows ValidationSample stores")
-            planes[:, q, :] = values[rows][:, columns].T
-            shared = values[rows, COMPONENTS.index(_SHARED)].astype(np.float32)
-            if q == 0:
-                track_record = shared
-            elif not np.array_equal(shared, track_record):
-                raise ValueError("the track record differs between queries: store it per query")
+            full = query_values(matcher, query)
+            if full[~scored].any():
+                raise ValueError("a component scores rows outside scorable_rows above 0: widen the rows "
+                                 "ValidationSample stores")
+            values[q] = full[rows]
             truth = position[query.truth]
             truth_pos.append(truth[truth >= 0])
             n_truth_zero.append(int((truth < 0).sum()))
@@ -166,12 +162,11 @@ class ValidationSample(BaseEstimator):
             n_zero_excluded[q] = int((excluded < 0).sum())
             n_zero[q] = n - n_kept - n_zero_excluded[q]
             ties = np.flatnonzero(direct_ties(index, query.requester_row)[:n])
-            tie_pos.append(position[ties])  # co-participants have degree > 0, so all are stored
+            tie_pos.append(position[ties])  # co-participants and known partners have degree > 0: all stored
         self.query_ids_ = [q.id for q in chosen]
         self.n_catalogue_ = n
         self.rows_ = rows
-        self.planes_ = planes
-        self.track_record_ = track_record
+        self.values_ = values
         self.truth_pos_ = truth_pos
         self.n_truth_zero_ = np.array(n_truth_zero, dtype=np.intp)
         self.n_zero_ = n_zero
@@ -180,8 +175,7 @@ class ValidationSample(BaseEstimator):
         self.tie_flat_ = self._flat(tie_pos, n_kept)
         self.metrics_cache_: OrderedDict[tuple[tuple[float, ...], str], dict[str, float]] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self.nbytes_ = int(planes.nbytes + track_record.nbytes + rows.nbytes + self.tie_flat_.nbytes
-                           + sum(t.nbytes for t in truth_pos))
+        self.nbytes_ = int(values.nbytes + rows.nbytes + self.tie_flat_.nbytes + sum(t.nbytes for t in truth_pos))
         logger.info("validation sample: %d of %d queries, %d of %d rows stored, %.1f MB, %.1f s", n_q, len(queries),
                     n_kept, n, self.nbytes_ / 1e6, time.perf_counter() - started)
         return self
@@ -195,7 +189,7 @@ class ValidationSample(BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        if "planes_" in state:  # fitted
+        if "values_" in state:  # fitted
             self.metrics_cache_ = OrderedDict()
             self._cache_lock = threading.Lock()
 
@@ -209,61 +203,53 @@ class ValidationSample(BaseEstimator):
     @property
     def n_queries_(self) -> int:
         """Queries in the sample."""
-        check_is_fitted(self, "planes_")
-        return int(self.planes_.shape[1])
+        check_is_fitted(self, "values_")
+        return int(self.values_.shape[0])
 
     # --- scoring ------------------------------------------------------------------------------------------
 
     def scores(self, weights: Mapping[str, float], ties: TiePreference | str = TiePreference.neutral
-               ) -> npt.NDArray[np.float32]:
-        """(n_queries, n_kept) hybrid scores under ``weights`` (normalised) and ``ties``; rows never ranked
-        (the requester, and its existing partners under ``excluded``) are -inf."""
-        check_is_fitted(self, "planes_")
+               ) -> npt.NDArray[np.float64]:
+        """(n_queries, n_kept) scores under ``weights`` (normalised) and ``ties``, by the ranking core's kernel
+        (``ranking.scores_of`` with a ``WeightScorer``): existing partners get the full network value under
+        ``preferred`` and -inf under ``excluded``; rows never ranked (the requester) are -inf."""
+        check_is_fitted(self, "values_")
         ties = TiePreference(ties)
-        w = check_weights_vector(weights).astype(np.float32)
-        weight = dict(zip(COMPONENTS, w, strict=True))
-        # the components are added in COMPONENTS order, element by element, so equal rows score equal
-        scores = self.planes_[0] * weight["thematic"]
-        scratch = np.empty_like(scores)
-        for plane, name in ((1, "area_fit"), (2, "complementarity")):
-            scores += np.multiply(self.planes_[plane], weight[name], out=scratch)
-        scores += self.track_record_ * weight["track_record"]
-        flat = scores.reshape(-1)
-        before_network = flat[self.tie_flat_] if ties is TiePreference.preferred else None
-        scores += np.multiply(self.planes_[3], weight["network"], out=scratch)
-        if before_network is not None:  # an existing partner's network value is 1
-            flat[self.tie_flat_] = before_network + weight["network"]
+        scorer = WeightScorer(check_weights_vector(weights))
+        n_q, n_kept, n_c = self.values_.shape
+        flat_values = self.values_.reshape(-1, n_c)
+        tied = np.zeros(n_q * n_kept, dtype=bool)
+        tied[self.tie_flat_] = True
+        scores = scorer.predict(flat_values)
+        if ties is TiePreference.preferred and len(self.tie_flat_):  # the kernel again, on the tied rows only
+            scores[self.tie_flat_] = scorer.predict(apply_ties(flat_values[self.tie_flat_],
+                                                               np.ones(len(self.tie_flat_), dtype=bool), ties))
         elif ties is TiePreference.excluded:
-            flat[self.tie_flat_] = -np.inf
-        flat[self.excluded_flat_] = -np.inf
-        return scores
+            scores[tied] = -np.inf
+        scores[self.excluded_flat_] = -np.inf
+        return scores.reshape(n_q, n_kept)
 
     def per_query(self, weights: Mapping[str, float], ties: TiePreference | str = TiePreference.neutral
                   ) -> list[dict[str, float]]:
         """Every sampled query's metrics (``query_metrics``), in ``query_ids_`` order."""
-        scores = self.scores(weights, ties)
+        # float32 products of float32 values: exact in float32 too, and half the memory to scan
+        scores = self.scores(weights, ties).astype(np.float32)
         out = []
         for q in range(scores.shape[0]):
             row = scores[q]
             truth = np.concatenate([row[self.truth_pos_[q]], np.zeros(self.n_truth_zero_[q], dtype=np.float32)])
-            ordered = np.sort(row)
-            left = np.searchsorted(ordered, truth, side="left")
-            right = np.searchsorted(ordered, truth, side="right")
-            # rows not stored score 0 (or -inf when excluded): they tie with a truth row scoring the same
-            greater = (len(row) - right) + np.where(truth == -np.inf, self.n_zero_[q], 0)
-            equal = (right - left) + np.where(truth == 0, self.n_zero_[q], 0) \
-                + np.where(truth == -np.inf, self.n_zero_excluded_[q], 0) - 1
-            ranks = greater + 1 + equal / 2.0
-            out.append(query_metrics(ranks.astype(np.float64)))
+            ranks = _relevant_ranks(row, truth, n_zero=int(self.n_zero_[q]),
+                                    n_zero_excluded=int(self.n_zero_excluded_[q]))
+            out.append(query_metrics(ranks))
         return out
 
     def metrics(self, weights: Mapping[str, float], ties: TiePreference | str = TiePreference.neutral
                 ) -> dict[str, float]:
         """Mean of each metric over the sample (4 decimals, as the evaluation report rounds); remembered for
         the last ``METRICS_CACHE_SIZE`` weightings."""
-        check_is_fitted(self, "planes_")
-        # the float32 weights ``scores`` multiplies by: equal keys, equal computations
-        key = (tuple(float(w) for w in check_weights_vector(weights).astype(np.float32)), TiePreference(ties).value)
+        check_is_fitted(self, "values_")
+        # the normalised weights ``scores`` multiplies by: equal keys, equal computations
+        key = (tuple(float(w) for w in check_weights_vector(weights)), TiePreference(ties).value)
         with self._cache_lock:
             if key in self.metrics_cache_:
                 self.metrics_cache_.move_to_end(key)
@@ -296,6 +282,30 @@ class ValidationSample(BaseEstimator):
         return points
 
 
+def _relevant_ranks(row: npt.NDArray[np.float32], truth: npt.NDArray[np.float32], *, n_zero: int,
+                    n_zero_excluded: int) -> npt.NDArray[np.float64]:
+    """The ranks (ties averaged, as ``metrics.relevant_ranks``) of the ``truth`` scores among the stored
+    ``row`` and the rows not stored (``n_zero`` scoring 0, ``n_zero_excluded`` scoring -inf), as far as the
+    metrics read them: exact within the top ``RANK_DEPTH`` and for the best truth row (MRR); a truth row
+    below the top ``RANK_DEPTH`` otherwise gets +inf. One partition and one pass per query, no sort."""
+    ranks = np.full(len(truth), np.inf)
+    if not len(truth):
+        return ranks
+    depth = min(RANK_DEPTH, len(row))
+    kth = np.partition(row, len(row) - depth)[len(row) - depth] if depth else -np.inf
+    top = row[row >= kth]
+    exact = truth >= kth if kth > 0 else np.ones(len(truth), dtype=bool)  # <= 0: the unstored zeros compete
+    exact[np.argmax(truth)] = True
+    for i in np.flatnonzero(exact):
+        value = truth[i]
+        pool = top if value >= kth > 0 else row
+        greater = int((pool > value).sum()) + (n_zero if value == -np.inf else 0)
+        equal = int((pool == value).sum()) + (n_zero if value == 0 else 0) \
+            + (n_zero_excluded if value == -np.inf else 0) - 1
+        ranks[i] = greater + 1 + equal / 2.0
+    return ranks
+
+
 def build_validation_sample(
     *,
     session: Session,
@@ -311,8 +321,8 @@ def build_validation_sample(
     started = time.perf_counter()
     rows = rows if rows is not None else read_catalogue(session)
     vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
-    index, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=cutoff,
-                               until=until)
-    sample = ValidationSample(n_queries, random_state=random_state, cutoff=cutoff, until=until).fit(index, queries)
+    matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=cutoff,
+                                 until=until)
+    sample = ValidationSample(n_queries, random_state=random_state, cutoff=cutoff, until=until).fit(matcher, queries)
     logger.info("validation sample built in %.1f s", time.perf_counter() - started)
     return sample

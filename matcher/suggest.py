@@ -1,21 +1,22 @@
-"""Answer a suggestion request: eligibility, component scores, weighted sum, diversity re-ranking and
-explanations computed from the same numbers as the ranking."""
+"""Answer a suggestion request: the ranking core (``matcher/ranking.py``) ranks the eligible candidates, then
+diversity re-ranking and explanations computed from the same numbers as the ranking."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache, partial
 
 import numpy as np
 import numpy.typing as npt
 
 from embeddings.base import Embedder
-from matcher.components import IntArray, Query, adamic_adar, direct_ties, get_component
+from matcher.components import Query, adamic_adar
 from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray
 from matcher.evidence import area_strength_of
+from matcher.ranker import EXTRA_FEATURES, LearnedScorer, feature_matrix, ranker_for
+from matcher.ranking import FilterMask, Ranking, RequestError, WeightScorer, eligible_rows, filter_mask, rank
 from matcher.types import (
     COMPONENTS,
     AreaStrength,
@@ -32,7 +33,6 @@ from matcher.types import (
     TieEvidence,
     TiePreference,
 )
-from seed_data.countries import is_country, normalise_country
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +46,11 @@ N_EVIDENCE_PROJECTS = 3
 N_EVIDENCE_ITEMS = 3
 N_EVIDENCE_PARTNERS = 5
 N_KEYWORDS = 8
-# Answers kept per Matcher: a few thousand responses of ~20 kB each stay well under 100 MB.
-CACHE_SIZE = 2048
 # Country and kind filter masks kept per Matcher (a request's filters repeat; each mask is n bytes).
 FILTER_MASK_CACHE_SIZE = 256
-
-FilterMask = Callable[[frozenset[str], frozenset[str]], npt.NDArray[np.bool_]]
-
-
-class RequestError(ValueError):
-    """A request that names something unknown (programme, area, institution, kind)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
+# Texts whose query vectors a Matcher keeps (a request's text is embedded once, and the evaluation hands its
+# ideas' vectors over in advance); a vector is 1.5 kB.
+TEXT_VECTOR_CACHE_SIZE = 4096
 
 def _institution(index: CatalogueIndex, row: int) -> SuggestedInstitution:
     info = index.institutions[row]
@@ -71,57 +61,27 @@ def _institution(index: CatalogueIndex, row: int) -> SuggestedInstitution:
 
 def resolve_profile(base: ScoringProfile, request: SuggestionRequest) -> ScoringProfile:
     """The profile with the request's overrides applied (weights one by one, diversity, ties)."""
-    weights = base.weights.model_copy(update=request.weights.model_dump(exclude_none=True)) if request.weights \
-        else base.weights
+    overrides = request.weights.model_dump(exclude_none=True) if request.weights else {}
+    if overrides and base.kind == "learned":
+        raise RequestError("weights", "a learned ranker has no weights to override; name a weight profile")
+    weights = base.weights.model_copy(update=overrides) if overrides else base.weights
     if not any(getattr(weights, name) > 0 for name in COMPONENTS):  # normalising would divide by zero
         raise RequestError("weights", "every component weight is 0 with these overrides; give at least one "
                                       "component a positive weight")
     ties = TiePreference.excluded if request.new_partners_only else (request.ties or base.ties)
-    return ScoringProfile(
-        weights=weights,
-        mmr_lambda=base.mmr_lambda if request.mmr_lambda is None else request.mmr_lambda,
-        max_per_country=request.max_per_country or base.max_per_country,
-        ties=ties,
-    )
-
-
-def filter_mask(index: CatalogueIndex, countries: frozenset[str], kinds: frozenset[str]) -> npt.NDArray[np.bool_]:
-    """Read-only (n,) mask of the institutions in ``countries`` whose kind is in ``kinds``."""
-    mask = np.isin(index.countries, sorted(countries)) & np.isin(index.kinds, sorted(kinds))
-    mask.flags.writeable = False
-    return mask
+    return base.model_copy(update={
+        "weights": weights,
+        "mmr_lambda": base.mmr_lambda if request.mmr_lambda is None else request.mmr_lambda,
+        "max_per_country": request.max_per_country or base.max_per_country,
+        "ties": ties,
+    })
 
 
 def cached_filter_mask(index: CatalogueIndex, *, max_size: int = FILTER_MASK_CACHE_SIZE) -> FilterMask:
-    """:func:`filter_mask` over ``index``, remembered (string comparisons over every institution cost
-    milliseconds, and a request's filters repeat). The cache belongs to whoever holds the returned function
-    (a Matcher): it goes with it, and the index with both. (A module-level cache keyed by the index kept
-    every index a service had rebuilt since its start.)"""
+    """:func:`~matcher.ranking.filter_mask` over ``index``, remembered (string comparisons over every
+    institution cost milliseconds, and a request's filters repeat). The cache belongs to whoever holds the
+    returned function (a Matcher): it goes with it, and the index with both."""
     return lru_cache(maxsize=max_size)(partial(filter_mask, index))
-
-
-def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requester_row: int | None,
-                  ties: TiePreference, masks: FilterMask | None = None) -> IntArray:
-    """Rows that may be suggested: the programme's partner countries and kinds, the request's filters.
-
-    ``masks``: :func:`cached_filter_mask` of ``index`` (default: computed afresh)."""
-    programme = index.programmes[request.programme]
-    allowed_countries = set().union(*programme["partner_countries"].values()) if programme["partner_countries"] \
-        else set()
-    if request.countries or request.regions:  # either a listed country or a member of a listed region
-        allowed_countries &= {normalise_country(c) for c in request.countries or []}.union(
-            *(index.country_groups[r] for r in request.regions or []))
-    kinds = set(request.kinds or programme["default_partner_kinds"])
-    masks = masks or partial(filter_mask, index)
-    mask = masks(frozenset(allowed_countries), frozenset(kinds)).copy()
-    for inst_id in request.exclude:
-        if inst_id in index.row_of:
-            mask[index.row_of[inst_id]] = False
-    if requester_row is not None:
-        mask[requester_row] = False
-        if ties is TiePreference.excluded:
-            mask &= ~direct_ties(index, requester_row)[: index.n]
-    return np.flatnonzero(mask)
 
 
 def mmr_order(scores: FloatArray, vectors: npt.NDArray[np.float32], countries: npt.NDArray[np.str_], *,
@@ -151,36 +111,119 @@ def mmr_order(scores: FloatArray, vectors: npt.NDArray[np.float32], countries: n
     return chosen
 
 
-class Matcher:
-    """Suggests partners over one catalogue index with one embedder."""
+def request_weights(profile: ScoringProfile, request: SuggestionRequest) -> tuple[FloatArray, list[str]]:
+    """The profile's normalised weights for this request, in ``COMPONENTS`` order, and notes: without areas,
+    area fit and complementarity are left out and the others renormalised (the order they rank in is the
+    same; the scores people read add up)."""
+    weights = profile.weights.normalised()
+    notes = []
+    if not request.areas and (weights["area_fit"] or weights["complementarity"]):
+        notes.append("No area requested: area_fit and complementarity are left out and the other weights "
+                     "renormalised.")
+        kept = {k: v for k, v in weights.items() if k not in ("area_fit", "complementarity")}
+        total = sum(kept.values()) or 1.0
+        weights = {k: kept.get(k, 0.0) / total for k in COMPONENTS}
+    return np.array([weights[name] for name in COMPONENTS]), notes
 
-    def __init__(self, index: CatalogueIndex, embedder: Embedder, *, cache_size: int = CACHE_SIZE) -> None:
+
+def learned_scorer(profile: ScoringProfile) -> LearnedScorer:
+    """The loaded model of a learned profile (``RequestError`` when it has none or it is not loaded)."""
+    try:
+        return ranker_for(profile.ranker_id or "")
+    except KeyError as exc:
+        raise RequestError("profile", f"the learned ranker {profile.ranker_id!r} is not loaded: resolve the "
+                                      "profile from its stored version") from exc
+
+
+class Matcher:
+    """Ranks, re-ranks and explains partner suggestions over one catalogue index with one embedder."""
+
+    def __init__(self, index: CatalogueIndex, embedder: Embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self.cache_size = cache_size
-        # The index never changes under a Matcher, so an answer depends only on the request and the profile:
-        # repeated questions (an office paging through, several people asking the same) are answered once.
-        self._cache: OrderedDict[tuple[str, str], SuggestionResponse] = OrderedDict()
-        self._cache_lock = threading.Lock()
         # holds the index, never this Matcher: a cycle through a Matcher would outlive it once frozen (gc.freeze)
         self._filter_masks = cached_filter_mask(index)
+        self._text_vectors = lru_cache(maxsize=TEXT_VECTOR_CACHE_SIZE)(self._embed_text)
+        self._known_vectors: dict[str, npt.NDArray[np.float32]] = {}
+
+    def _embed_text(self, text: str) -> npt.NDArray[np.float32]:
+        return self.embedder.encode_queries([text])[0]
+
+    def know_text_vectors(self, vectors: Mapping[str, npt.NDArray[np.float32]]) -> None:
+        """Query vectors of texts embedded in advance (the evaluation embeds its ideas in one batch, through
+        the embedding cache, with the same ``encode_queries`` a request's text goes through)."""
+        self._known_vectors.update(vectors)
+
+    def text_vector(self, text: str | None) -> npt.NDArray[np.float32] | None:
+        """The query vector of a request's text (None for no text)."""
+        if not text or not text.strip():
+            return None
+        known = self._known_vectors.get(text)
+        return known if known is not None else self._text_vectors(text)
+
+    def rank(self, request: SuggestionRequest, base_profile: ScoringProfile) -> Ranking:
+        """Rank every eligible candidate of ``request`` under ``base_profile`` (plus the request's overrides):
+        the one ranking path of suggestions, the evaluation, the slider estimate and learning."""
+        profile = resolve_profile(base_profile, request)
+        text_vector = self.text_vector(request.text)
+        if profile.kind == "learned":
+            ranking = rank(self.index, request, scorer=learned_scorer(profile), ties=profile.ties,
+                           text_vector=text_vector, masks=self._filter_masks)
+            return ranking
+        weights, notes = request_weights(profile, request)
+        ranking = rank(self.index, request, scorer=WeightScorer(weights), ties=profile.ties,
+                       text_vector=text_vector, masks=self._filter_masks, weights=weights)
+        if ranking.query.requester_row is None and weights[COMPONENTS.index("network")]:
+            notes.append("The requester is not in the catalogue: network proximity is 0 for every candidate.")
+        return Ranking(**{**ranking.__dict__, "notes": [*ranking.notes, *notes]})
 
     def suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
-        """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides).
+        """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides), re-rank
+        a shortlist for diversity and explain the page asked for. (Answers are cached by the API, once.)"""
+        index = self.index
+        profile = resolve_profile(base_profile, request)
+        ranking = self.rank(request, base_profile)
+        rows, total, query = ranking.rows, ranking.scores, ranking.query
+        n_page = request.offset + request.k
+        finite = np.flatnonzero(np.isfinite(total))  # an excluded existing partner is never shown
+        n_short = min(len(finite), max(SHORTLIST_FACTOR * n_page, MIN_SHORTLIST))
+        part = finite[np.argpartition(-total[finite], n_short - 1)[:n_short]] if 0 < n_short < len(finite) \
+            else finite
+        ids = np.array([index.institutions[r].id for r in rows[part]])
+        part = part[np.lexsort((ids, -total[part]))]  # by score, ties by id: input order never matters
+        order = mmr_order(total[part], index.vectors[rows[part]], index.countries[rows[part]], n_select=n_page,
+                          mmr_lambda=profile.mmr_lambda, max_per_country=profile.max_per_country)
+        page = np.asarray([part[i] for i in order][request.offset:], dtype=np.intp)
+        if ranking.weights is not None:
+            contributions = ranking.values[page] * ranking.weights
+            bias = None
+            features: FloatArray | None = None
+        else:  # a learned ranker: per-feature contributions (TreeSHAP) of the page's candidates
+            scorer = learned_scorer(profile)
+            contributions, bias = scorer.contributions(ranking.values[page], index=index, query=query,
+                                                       rows=rows[page])
+            features = feature_matrix(ranking.values[page], index=index, query=query, rows=rows[page])
+        data = [
+            self._explain(rank=request.offset + i + 1, row=int(rows[p]), values=ranking.values[p],
+                          weights=ranking.weights, contributions=contributions[i], score=float(total[p]),
+                          features=None if features is None else features[i],
+                          base_value=None if bias is None else float(bias[i]), query=query,
+                          existing=bool(ranking.tied[p]))
+            for i, p in enumerate(page)
+        ]
+        requester = _institution(index, query.requester_row) if query.requester_row is not None else None
+        return SuggestionResponse(
+            requester=requester,
+            requester_has_research_evidence=bool(query.requester_row is not None
+                                                 and index.has_evidence[query.requester_row]),
+            programme=request.programme, areas=request.areas, profile=profile,
+            n_eligible=int(len(finite)), notes=ranking.notes, data=data,
+        )
 
-        Answers are cached (least recently used first out); treat the returned object as read-only.
-        """
-        key = (request.model_dump_json(), base_profile.model_dump_json())
-        with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        response = self._suggest(request, base_profile)
-        with self._cache_lock:
-            self._cache[key] = response
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return response
+    def eligible(self, request: SuggestionRequest) -> npt.NDArray[np.intp]:
+        """The rows ``request`` ranks (its eligibility and filters), for callers that count them."""
+        row = self.index.row_of.get(request.requester_id or "")
+        return eligible_rows(self.index, request, requester_row=row, masks=self._filter_masks)
 
     def area_strengths(self, institution_id: str) -> list[AreaStrength]:
         """The institution's percentile in every priority area, strongest first (empty without evidence)."""
@@ -199,105 +242,28 @@ class Matcher:
                                                                       @ index.area_vectors[a])) for k in behind[a]]))
         return strengths
 
-    def _query(self, request: SuggestionRequest, profile: ScoringProfile) -> tuple[Query, list[str]]:
-        index, notes = self.index, []
-        if request.programme not in index.programmes:
-            raise RequestError("programme", f"unknown programme {request.programme!r}; "
-                                            f"known: {sorted(index.programmes)}")
-        unknown = [a for a in request.areas if a not in index.area_keys]
-        if unknown:
-            raise RequestError("areas", f"unknown area(s) {unknown}; known: {index.area_keys}")
-        bad_countries = [c for c in request.countries or [] if not is_country(normalise_country(c))]
-        if bad_countries:
-            raise RequestError("countries", f"not ISO 3166-1 alpha-2 country codes: {bad_countries} (e.g. DE, IT, CN)")
-        unknown_regions = [r for r in request.regions or [] if r not in index.country_groups]
-        if unknown_regions:
-            raise RequestError("regions", f"unknown region(s) {unknown_regions}; known: {sorted(index.country_groups)}")
-        kinds = {"university", "research", "company", "public", "other"}
-        if request.kinds and not set(request.kinds) <= kinds:
-            raise RequestError("kinds", f"unknown kind(s) {sorted(set(request.kinds) - kinds)}; known: {sorted(kinds)}")
-        row = None
-        if request.requester_id is not None:
-            if request.requester_id not in index.row_of:
-                raise RequestError("requester_id", f"no institution with id {request.requester_id!r}")
-            row = index.row_of[request.requester_id]
-        area_cols = [index.area_keys.index(a) for a in request.areas]
-        vector = None
-        if request.text and request.text.strip():
-            vector = self.embedder.encode_queries([request.text])[0]
-        elif row is not None and index.has_evidence[row]:
-            vector = index.vectors[row]
-        elif area_cols:
-            vector = index.area_vectors[area_cols].mean(axis=0)
-            vector = vector / np.linalg.norm(vector)
-            notes.append("The requester has no research evidence in the catalogue: thematic similarity is "
-                         "measured against the requested areas' descriptions.")
-        else:
-            notes.append("No research evidence, text or area to compare with: thematic similarity is 0.")
-        strength = index.area_strength[row] if row is not None and index.has_evidence[row] else None
-        family = index.programmes[request.programme].get("family", "")
-        return Query(vector=vector, area_cols=area_cols, requester_row=row, requester_strength=strength,
-                     programme_family=family, ties=profile.ties), notes
-
-    def _suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
+    def _explain(self, *, rank: int, row: int, values: FloatArray, weights: FloatArray | None,
+                 contributions: FloatArray, score: float, features: FloatArray | None, base_value: float | None,
+                 query: Query, existing: bool) -> PartnerSuggestion:
+        """One suggestion with its components: value x weight under a weight profile; under a learned ranker
+        the per-feature contributions, the further features listed apart, and the base value they add to."""
         index = self.index
-        profile = resolve_profile(base_profile, request)
-        query, notes = self._query(request, profile)
-        weights = profile.weights.normalised()
-        if not query.area_cols and (weights["area_fit"] or weights["complementarity"]):
-            notes.append("No area requested: area_fit and complementarity are left out and the other weights "
-                         "renormalised.")
-            kept = {k: v for k, v in weights.items() if k not in ("area_fit", "complementarity")}
-            total = sum(kept.values()) or 1.0
-            weights = {k: kept.get(k, 0.0) / total for k in COMPONENTS}
-        if query.requester_row is None and weights["network"]:
-            notes.append("The requester is not in the catalogue: network proximity is 0 for every candidate.")
-        rows = eligible_rows(index, request, requester_row=query.requester_row, ties=profile.ties,
-                             masks=self._filter_masks)
-        w = np.array([weights[name] for name in COMPONENTS])
-        scores = np.column_stack([get_component(name).score(query, index, rows) for name in COMPONENTS]) \
-            if len(rows) else np.zeros((0, len(COMPONENTS)))
-        total = scores @ w
-
-        n_page = request.offset + request.k
-        n_short = min(len(rows), max(SHORTLIST_FACTOR * n_page, MIN_SHORTLIST))
-        if n_short < len(rows):
-            part = np.argpartition(-total, n_short - 1)[:n_short]
-        else:
-            part = np.arange(len(rows))
-        ids = np.array([index.institutions[r].id for r in rows[part]])
-        part = part[np.lexsort((ids, -total[part]))]  # by score, ties by id: input order never matters
-        order = mmr_order(total[part], index.vectors[rows[part]], index.countries[rows[part]], n_select=n_page,
-                          mmr_lambda=profile.mmr_lambda, max_per_country=profile.max_per_country)
-        page = [part[i] for i in order][request.offset:]
-
-        ties_mask = direct_ties(index, query.requester_row) if query.requester_row is not None else None
-        data = [
-            self._explain(rank=request.offset + i + 1, row=int(rows[p]), values=scores[p], weights=w,
-                          query=query, existing=bool(ties_mask[rows[p]]) if ties_mask is not None else False)
-            for i, p in enumerate(page)
-        ]
-        requester = _institution(index, query.requester_row) if query.requester_row is not None else None
-        return SuggestionResponse(
-            requester=requester,
-            requester_has_research_evidence=bool(query.requester_row is not None
-                                                 and index.has_evidence[query.requester_row]),
-            programme=request.programme, areas=request.areas, profile=profile, n_eligible=len(rows),
-            notes=notes, data=data,
-        )
-
-    def _explain(self, *, rank: int, row: int, values: FloatArray, weights: FloatArray, query: Query,
-                 existing: bool) -> PartnerSuggestion:
-        index = self.index
-        contributions = values * weights
-        components = [ComponentScore(name=name, value=round(float(v), 4), weight=round(float(wt), 4),
-                                     contribution=round(float(c), 4))
-                      for name, v, wt, c in zip(COMPONENTS, values, weights, contributions, strict=True)]
+        n_c = len(COMPONENTS)
+        components = [ComponentScore(name=name, value=round(float(v), 4),
+                                     weight=None if weights is None else round(float(weights[k]), 4),
+                                     contribution=round(float(contributions[k]), 4))
+                      for k, (name, v) in enumerate(zip(COMPONENTS, values, strict=True))]
+        further = [] if features is None else [
+            ComponentScore(name=name, value=round(float(features[n_c + k]), 4), weight=None,
+                           contribution=round(float(contributions[n_c + k]), 4))
+            for k, name in enumerate(EXTRA_FEATURES)]
         evidence = self._evidence(row, query)
         return PartnerSuggestion(
-            rank=rank, institution=_institution(index, row), score=round(float(contributions.sum()), 4),
-            components=components, has_research_evidence=bool(index.has_evidence[row]), existing_partner=existing,
-            reasons=_reasons(dict(zip(COMPONENTS, values, strict=True)), dict(zip(COMPONENTS, contributions,
+            rank=rank, institution=_institution(index, row), score=round(score, 4),
+            components=components, features=further,
+            base_value=None if base_value is None else round(base_value, 4),
+            has_research_evidence=bool(index.has_evidence[row]), existing_partner=existing,
+            reasons=_reasons(dict(zip(COMPONENTS, values, strict=True)), dict(zip(COMPONENTS, contributions[:n_c],
                                                                                     strict=True)),
                              evidence, has_evidence=bool(index.has_evidence[row]), existing=existing,
                              requested_areas=[index.area_names[a] for a in query.area_cols],
@@ -337,16 +303,29 @@ class Matcher:
             n_joint = len(both)
         items: list[ItemEvidence] = []
         if query.vector is not None:
-            evidence, _ = index.evidence_of(row)
+            evidence, weights = index.evidence_of(row)
             sims = index.evidence_vectors[evidence] @ query.vector
-            items = [item_evidence(index, int(evidence[k]), float(sims[k]))
-                     for k in np.argsort(-sims, kind="stable")[:N_EVIDENCE_ITEMS]]
+            # focused: the items the thematic value rests on (best weighted cosines), else the closest ones
+            order = np.argsort(-(sims * np.minimum(weights, 1.0) if query.focused else sims), kind="stable")
+            items = [item_evidence(index, int(evidence[k]), float(sims[k])) for k in order[:N_EVIDENCE_ITEMS]]
+        # similar past projects it took part in, most similar first
+        similar = np.flatnonzero(np.isin(query.similar_cols, own))
+        similar_projects = [_project(index, int(query.similar_cols[k]),
+                                     float(index.project_vectors[query.similar_cols[k]] @ query.vector))
+                            for k in similar[:N_EVIDENCE_PROJECTS]] if query.vector is not None else []
+        # its latest projects with Central Asian or other third-country partners
+        regional = index.row_members(index.regional_projects, row)
+        regional = regional[np.argsort([-(index.projects[j].start_date or dt.date.min).toordinal()
+                                        for j in regional], kind="stable")]
         ties = [] if query.requester_row is None else [
             TieEvidence(type=t.type, year=t.year, description=t.description, source=t.source)
             for t in index.ties_between(query.requester_row, row)]
         return Evidence(matching_projects=matching, matching_items=items, known_partnerships=ties,
                         keywords=list(keywords.values()), strong_areas=strong, shared_partners=shared,
-                        n_shared_partners=n_shared, joint_projects=joint, n_joint_projects=n_joint)
+                        n_shared_partners=n_shared, joint_projects=joint, n_joint_projects=n_joint,
+                        similar_projects=similar_projects,
+                        regional_projects=[_project(index, int(j), None) for j in regional[:N_EVIDENCE_PROJECTS]],
+                        n_regional_projects=len(regional))
 
 
 def cordis_url(project_id: str) -> str:
@@ -403,6 +382,18 @@ def _reasons(values: Mapping[str, float], contributions: Mapping[str, float], ev
         elif name == "network" and evidence.n_shared_partners:
             names = ", ".join(p.name for p in evidence.shared_partners[:2])
             reasons.append(f"{evidence.n_shared_partners} shared partners (e.g. {names})")
+        elif name == "regional_experience":
+            latest = evidence.regional_projects[0] if evidence.regional_projects else None
+            reasons.append(f"experience with Central Asian and other third-country partners ahead of {v:.0%} of "
+                           f"institutions with any ({evidence.n_regional_projects} project(s)"
+                           + (f", latest {latest.acronym or latest.id} ({latest.year})" if latest else "") + ")")
+        elif name == "similar_projects" and evidence.similar_projects:
+            names = ", ".join(p.acronym or p.id for p in evidence.similar_projects[:2])
+            reasons.append(f"took part in past projects similar to the request (e.g. {names})")
+        elif name == "repeat_partnership":
+            reasons.append(f"worked with the requester before ({evidence.n_joint_projects} joint project(s), "
+                           f"{len(evidence.known_partnerships)} known partnership(s); {v:.2f} of 1, recent ties "
+                           "count most)")
     if existing and evidence.n_joint_projects:
         reasons.append(f"already partners in {evidence.n_joint_projects} project(s)")
     if has_evidence and evidence.matching_items:  # the evidence the research-based reasons rest on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
@@ -18,7 +18,8 @@ from seed_data.tables import (
     InstitutionKind,
 )
 
-COMPONENTS = ("thematic", "area_fit", "complementarity", "track_record", "network")
+COMPONENTS = ("thematic", "area_fit", "complementarity", "track_record", "network", "regional_experience",
+              "similar_projects", "repeat_partnership")
 
 # Bounds of request bodies, so that the cost of any valid request is bounded too.
 # The national priority areas (seed_data/reference/priority_areas.json): a request names each at most once.
@@ -70,6 +71,9 @@ class ComponentWeights(BaseModel):
     complementarity: float = Field(default=0.0, ge=0)
     track_record: float = Field(default=0.0, ge=0)
     network: float = Field(default=0.0, ge=0)
+    regional_experience: float = Field(default=0.0, ge=0)
+    similar_projects: float = Field(default=0.0, ge=0)
+    repeat_partnership: float = Field(default=0.0, ge=0)
 
     def normalised(self) -> dict[str, float]:
         """The weights divided by their sum (an error when all are zero)."""
@@ -90,6 +94,9 @@ class WeightOverrides(BaseModel):
     complementarity: Weight | None = None
     track_record: Weight | None = None
     network: Weight | None = None
+    regional_experience: Weight | None = None
+    similar_projects: Weight | None = None
+    repeat_partnership: Weight | None = None
 
 
 # A country group's key in seed_data/reference/country_groups.json (CENTRAL_ASIA, EU27, BRI, ...).
@@ -98,8 +105,13 @@ MAX_REGIONS = 10
 
 
 class ScoringProfile(BaseModel):
-    """How a programme scores: component weights, diversity and the preference for existing ties."""
+    """How a programme scores: component weights (or a learned ranker), diversity and the preference for
+    existing ties."""
 
+    kind: Literal["weights", "learned"] = Field(
+        default="weights", description="weights: the weighted sum of the components; learned: a LightGBM ranker "
+                                       "over the components and further features (its weights are unused)")
+    ranker_id: str | None = Field(default=None, description="The learned ranker's model id (kind learned)")
     weights: ComponentWeights
     mmr_lambda: float = Field(default=0.7, ge=0, le=1, description="1 = pure relevance, 0 = pure diversity")
     max_per_country: int | None = Field(default=None, ge=1)
@@ -128,6 +140,11 @@ class SuggestionRequest(BaseModel):
         description="Only these kinds, each once (default: the programme's)")
     exclude: list[InstitutionId] = Field(default_factory=list, max_length=MAX_EXCLUDE,
                                          description="Institution ids never to suggest")
+    eligibility: Literal["programme", "all"] = Field(
+        default="programme",
+        description="programme: the programme's partner countries and kinds (a call's rules); all: every "
+                    "institution but the requester, as the evaluation ranks (real consortia include partners a "
+                    "programme would not fund). The request's own filters apply either way.")
     ties: TiePreference | None = Field(default=None, description="Existing partners: preferred/neutral/excluded")
     new_partners_only: bool = Field(default=False, strict=True, description="Shorthand for ties=excluded")
     weights: WeightOverrides | None = None
@@ -160,9 +177,11 @@ class SuggestionRequest(BaseModel):
 
 class ComponentScore(BaseModel):
     name: str
-    value: float = Field(description="Component value in [0, 1]")
-    weight: float = Field(description="Normalised weight")
-    contribution: float = Field(description="value × weight; the contributions sum to the score")
+    value: float = Field(description="Component (or, for a learned ranker, feature) value")
+    weight: float | None = Field(description="Normalised weight; null for a learned ranker")
+    contribution: float = Field(description="value × weight, or the learned ranker's per-feature contribution "
+                                            "(TreeSHAP); the contributions (and the ranker's base value) sum to "
+                                            "the score")
 
 
 class ProjectEvidence(BaseModel):
@@ -218,6 +237,11 @@ class Evidence(BaseModel):
     n_shared_partners: int = 0
     joint_projects: list[ProjectEvidence] = []
     n_joint_projects: int = 0
+    similar_projects: list[ProjectEvidence] = Field(default=[], description="Past projects most similar to the "
+                                                    "request that the candidate took part in")
+    regional_projects: list[ProjectEvidence] = Field(default=[], description="The candidate's latest projects with "
+                                                     "Central Asian or other third-country partners")
+    n_regional_projects: int = 0
 
 
 class SuggestedInstitution(BaseModel):
@@ -238,6 +262,10 @@ class PartnerSuggestion(BaseModel):
     institution: SuggestedInstitution
     score: float
     components: list[ComponentScore]
+    features: list[ComponentScore] = Field(default=[], description="A learned ranker's further features "
+                                           "(kind, region, popularity, ...) and their contributions")
+    base_value: float | None = Field(default=None, description="A learned ranker's expected score (TreeSHAP), "
+                                     "which the contributions add to")
     has_research_evidence: bool
     existing_partner: bool = Field(description="Already shares a project or a known partnership with the requester")
     reasons: list[str] = Field(description="The strongest reasons in words")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from matcher.profiles import DEFAULT_PROFILES_FILE, load_default_profiles
+from matcher.ranker import load_ranker
 from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile, TiePreference
 from seed_data.safe_text import check_text
 from seed_data.tables import (
@@ -44,6 +45,7 @@ from seed_data.tables import (
 logger = logging.getLogger(__name__)
 
 SYSTEM_AUTHOR = "system"
+LEARNED = "learned"  # the kind of a version that stores a learned ranker
 DEFAULT_NAME_SUFFIX = "-default"
 # Parameters besides the weights that a new version may change.
 PARAMETERS = ("mmr_lambda", "max_per_country", "ties")
@@ -231,8 +233,15 @@ def check_parameters(*, weights: Mapping[str, float], mmr_lambda: Any, max_per_c
 
 
 def to_scoring_profile(row: WeightProfileVersion) -> ScoringProfile:
-    """The profile a stored version scores with."""
-    return ScoringProfile(weights=ComponentWeights(**{name: row.weights.get(name, 0.0) for name in COMPONENTS}),
+    """The profile a stored version scores with (a learned version's model is loaded into the process's
+    ranker registry, once per model)."""
+    ranker_id = None
+    if row.kind == LEARNED:
+        if not row.model:
+            raise InvalidProfile("profile", f"{format_ref(row)} is a learned profile without a model")
+        ranker_id = load_ranker(row.model).id
+    return ScoringProfile(kind="learned" if row.kind == LEARNED else "weights", ranker_id=ranker_id,
+                          weights=ComponentWeights(**{name: row.weights.get(name, 0.0) for name in COMPONENTS}),
                           mmr_lambda=row.mmr_lambda, max_per_country=row.max_per_country,
                           ties=TiePreference(row.ties))
 
@@ -345,7 +354,7 @@ def _flush(session: Session, what: str) -> None:
 
 def _add_version(*, session: Session, name: str, version: int, programme: str, profile: ScoringProfile,
                  author: str, key_id: int | None, comment: str, metrics: dict[str, Any] | None,
-                 provenance: dict[str, Any] | None) -> WeightProfileVersion:
+                 provenance: dict[str, Any] | None, model: str | None = None) -> WeightProfileVersion:
     _check_text("author", author, AUTHOR_MAX_LENGTH)
     _check_text("comment", comment, COMMENT_MAX_LENGTH)
     row = WeightProfileVersion(
@@ -353,6 +362,7 @@ def _add_version(*, session: Session, name: str, version: int, programme: str, p
         weights={name_: float(getattr(profile.weights, name_)) for name_ in COMPONENTS},
         mmr_lambda=profile.mmr_lambda, max_per_country=profile.max_per_country, ties=profile.ties.value,
         author=author, key_id=key_id, comment=comment, published=False, metrics=metrics, provenance=provenance,
+        kind=LEARNED if model is not None else "weights", model=model,
     )
     session.add(row)
     _flush(session, f"creating version {version} of {name!r}")
@@ -402,6 +412,25 @@ def _create(*, session: Session, name: str, programme: str, weights: Mapping[str
     return publish(name, 1, session=session) if published else row
 
 
+def create_learned_profile(*, session: Session, name: str, programme: str, model: str, base: ScoringProfile,
+                           author: str, comment: str, metrics: dict[str, Any] | None,
+                           provenance: dict[str, Any] | None) -> WeightProfileVersion:
+    """Store a learned ranker as profile ``name`` version 1 (unpublished): the ``model`` text, with ``base``'s
+    diversity and tie settings (its weights are kept for reference; the model scores). The model must load."""
+    _check_name(name)
+    programmes = known_programmes(session=session)
+    if programme not in programmes:
+        raise InvalidProfile("programme", f"unknown programme {programme!r}; known: {programmes}")
+    if _latest_number(name, session=session) is not None:
+        raise ProfileConflict(f"a weight profile named {name!r} exists already")
+    try:
+        load_ranker(model)
+    except ValueError as exc:
+        raise InvalidProfile("model", str(exc)) from exc
+    return _add_version(session=session, name=name, version=1, programme=programme, profile=base, author=author,
+                        key_id=None, comment=comment, metrics=metrics, provenance=provenance, model=model)
+
+
 def update_profile(
     name: str,
     changes: Mapping[str, Any],
@@ -425,16 +454,20 @@ def update_profile(
         if field in changes and changes[field] is None:
             raise InvalidProfile(field, f"{field} cannot be null; leave it out to keep the current value")
     latest = get_version(name, session=session)
+    if latest.kind == LEARNED and changes.get("weights"):
+        raise InvalidProfile("weights", f"{format_ref(latest)} is a learned ranker: it has no weights to change")
     weights = {**latest.weights, **(changes.get("weights") or {})}
     params = {p: changes.get(p, getattr(latest, p)) for p in PARAMETERS}
     profile = check_parameters(weights=weights, **params)
-    if profile == to_scoring_profile(latest):
+    current = to_scoring_profile(latest)
+    if profile.model_copy(update={"kind": current.kind, "ranker_id": current.ranker_id}) == current:
         field = "weights" if "weights" in changes or not changes else next(iter(changes))
         raise InvalidProfile(field, f"these changes leave every parameter as in {format_ref(latest)}; "
                                     "nothing to change")
     return _add_version(session=session, name=name, version=latest.version + 1, programme=latest.programme,
                         profile=profile, author=author, key_id=key_id, comment=comment, metrics=None,
-                        provenance=provenance)
+                        provenance=provenance if latest.kind != LEARNED else (provenance or latest.provenance),
+                        model=latest.model if latest.kind == LEARNED else None)
 
 
 def publish(name: str, version: int, *, session: Session) -> WeightProfileVersion:
@@ -479,16 +512,20 @@ def attach_metrics(name: str, version: int, metrics: dict[str, Any], *, session:
 
 
 def ensure_default_profiles(*, session: Session, path: Path = DEFAULT_PROFILES_FILE) -> list[WeightProfileVersion]:
-    """For each programme of the default-profiles file that has no profile version at all, create
-    ``<programme>-default`` version 1 by ``system``, published. Returns what was created (running it
-    again creates nothing)."""
+    """For each programme of the default-profiles file: with no profile version at all, create
+    ``<programme>-default`` version 1 by ``system``, published. When the file's defaults have changed since
+    the system wrote that profile's latest version (and nobody else has written one since), add the new
+    defaults as its next version, published if the published version was the system's. Returns what was
+    created (running it again creates nothing)."""
     created = []
     for programme, profile in load_default_profiles(path).items():
+        name = f"{programme}{DEFAULT_NAME_SUFFIX}"
         has_any = session.exec(select(WeightProfileVersion.id)
                                .where(col(WeightProfileVersion.programme) == programme).limit(1)).first()
         if has_any is not None:
+            upgraded = _upgrade_default(session=session, name=name, programme=programme, profile=profile, path=path)
+            created += [upgraded] if upgraded is not None else []
             continue
-        name = f"{programme}{DEFAULT_NAME_SUFFIX}"
         if _latest_number(name, session=session) is not None:
             logger.warning("no default profile for %s: the name %r belongs to another programme", programme, name)
             continue
@@ -502,6 +539,24 @@ def ensure_default_profiles(*, session: Session, path: Path = DEFAULT_PROFILES_F
     if created:
         logger.info("default weight profiles created: %s", ", ".join(format_ref(r) for r in created))
     return created
+
+
+def _upgrade_default(*, session: Session, name: str, programme: str, profile: ScoringProfile,
+                     path: Path) -> WeightProfileVersion | None:
+    """The new version of ``name`` with the file's changed defaults, if the system wrote its latest version."""
+    if _latest_number(name, session=session) is None:
+        return None
+    latest = get_version(name, session=session)
+    if latest.author != SYSTEM_AUTHOR or latest.programme != programme or to_scoring_profile(latest) == profile:
+        return None
+    published = session.exec(select(WeightProfileVersion).where(
+        col(WeightProfileVersion.programme) == programme, col(WeightProfileVersion.published))).first()
+    row = _add_version(session=session, name=name, version=latest.version + 1, programme=programme, profile=profile,
+                       author=SYSTEM_AUTHOR, key_id=None, comment=f"default profile from {path.name}, changed",
+                       metrics=None, provenance={"source": path.name})
+    if published is not None and published.name == name and published.author == SYSTEM_AUTHOR:
+        return publish(name, row.version, session=session)
+    return row
 
 
 # --- comparing --------------------------------------------------------------------------------------------

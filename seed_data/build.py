@@ -808,7 +808,7 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
 
 
 PROJECT_FIELDS = ("id", "programme", "grant_id", "rcn", "acronym", "title", "objective", "keywords", "euroscivoc",
-                  "call", "topic", "topic_title", "programme_part", "start_date", "end_date")
+                  "call", "topic", "topic_title", "programme_part", "funding_scheme", "start_date", "end_date")
 
 
 def _project_row(project: dict[str, Any]) -> dict[str, Any]:

@@ -337,6 +337,7 @@ def read_he_projects(raw: Path) -> list[dict[str, object]]:
         topic = next((p for p in item.get("programmes") or [] if p["type"] == "relatedTopic"), None)
         basis = sorted(p["code"] for p in item.get("programmes") or [] if p["type"] == "relatedLegalBasis")
         call = next((c["identifier"] for c in item.get("calls") or [] if c["type"] == "relatedMasterCall"), None)
+        schemes = [s.strip("/") for s in item.get("fundingScheme") or [] if s and s.strip("/")]
         projects.append(
             {
                 "id": "HE-" + item["id"],
@@ -352,6 +353,7 @@ def read_he_projects(raw: Path) -> list[dict[str, object]]:
                 "topic": topic["code"] if topic else None,
                 "topic_title": topic["title"] if topic else None,
                 "programme_part": basis[-1] if basis else None,
+                "funding_scheme": schemes[0] if schemes else None,
                 "start_date": _date(item.get("startDate")),
                 "end_date": _date(item.get("endDate")),
             }

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Table, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Institution.id, and every column or request field that holds one.
@@ -109,8 +109,26 @@ class Project(SQLModel, table=True):
     topic: str | None = None
     topic_title: str | None = None
     programme_part: str | None = None
+    funding_scheme: str | None = Field(default=None, max_length=60)  # CORDIS code, e.g. HORIZON-RIA (HE only)
     start_date: dt.date | None = Field(default=None, index=True)
     end_date: dt.date | None = None
+
+
+# Action types of CORDIS funding schemes, most specific first: (marker in the scheme code, action type).
+_ACTION_TYPES = (("MSCA", "MSCA"), ("ERC", "ERC"), ("EIC", "EIC"), ("-RIA", "RIA"), ("-IA", "IA"),
+                 ("-CSA", "CSA"))
+ACTION_TYPES = ("RIA", "IA", "CSA", "MSCA", "ERC", "EIC", "other")
+
+
+def action_type(funding_scheme: str | None) -> str:
+    """The action type of a CORDIS funding scheme code: RIA, IA, CSA (joint undertakings and Euratom
+    included), MSCA, ERC, EIC, else ``other`` (co-funds, EIT, unknown).
+
+    >>> action_type("HORIZON-JU-RIA"), action_type("HORIZON-TMA-MSCA-DN"), action_type(None)
+    ('RIA', 'MSCA', 'other')
+    """
+    code = (funding_scheme or "").upper()
+    return next((kind for marker, kind in _ACTION_TYPES if marker in code), "other")
 
 
 class Participation(SQLModel, table=True):
@@ -341,6 +359,9 @@ class WeightProfileVersion(WeightProfileVersionBase, table=True):
     published: bool = Field(default=False)
     metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    # "weights": the weighted sum of the components; "learned": the ranker ``model`` (LightGBM text) scores
+    kind: str = Field(default="weights", max_length=20)
+    model: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ApiKey(SQLModel, table=True):

@@ -278,7 +278,8 @@ def dump_tables(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 
 # Columns that migrations after the baseline added, by table: a release made before them lacked them.
-COLUMNS_ADDED_LATER = {"apikey": {"institution_id"}, "institution": {"evidence_level"}}
+COLUMNS_ADDED_LATER = {"apikey": {"institution_id"}, "institution": {"evidence_level"}, "project": {"funding_scheme"},
+                       "weightprofileversion": {"kind", "model"}}
 
 
 def create_release_tables(engine: Engine, *, owner_keys: bool) -> None:

@@ -82,8 +82,8 @@ def test_suggest_prints_a_table_and_json(cli_env: Path) -> None:
 def test_weights_what_if_compares_two_versions(cli_env: Path) -> None:
     # the versions are read before the session's commit; using them afterwards raised DetachedInstanceError
     assert runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)]).exit_code == 0
-    changed = runner.invoke(app, ["weights", "set", "horizon-europe-default", "--weight", "network=0",
-                                  "--comment", "no network"])
+    changed = runner.invoke(app, ["weights", "set", "horizon-europe-default", "--weight", "network=0.5",
+                                  "--comment", "more network"])
     assert changed.exit_code == 0, changed.output
     result = runner.invoke(app, ["weights", "what-if", "horizon-europe-default:1", "horizon-europe-default:2",
                                  "--k", "3", "--json"])

@@ -20,6 +20,7 @@ from api.auth import API_KEY_HEADER
 from api.cli import app as cli_app
 from api.db import migrate
 from matcher.profiles import load_default_profiles
+from matcher.types import COMPONENTS
 from seed_data.tables import ApiKey, Feedback, WeightProfileVersion
 
 PROBLEM_JSON = "application/problem+json"
@@ -110,8 +111,7 @@ def test_patch_adds_a_version_and_keeps_the_old_one(officer: TestClient, catalog
         ({"weights": {"network": -0.2}, "comment": "x"}, "-0.2"),
         ({"weights": dict.fromkeys(("thematic", "area_fit", "complementarity", "track_record", "network"), 0)},
          "comment"),
-        ({"weights": {"thematic": 0, "area_fit": 0, "complementarity": 0, "track_record": 0, "network": 0},
-          "comment": "all zero"}, "positive"),
+        ({"weights": dict.fromkeys(COMPONENTS, 0), "comment": "all zero"}, "positive"),
         ({"mmr_lambda": 2, "comment": "x"}, "mmr_lambda"),
         ({"ties": "always", "comment": "x"}, "ties"),
         ({"ties": None, "comment": "x"}, "ties"),
@@ -129,8 +129,7 @@ def test_invalid_patches_are_422_problems_naming_the_problem_and_change_nothing(
 
 def test_unknown_component_problem_lists_the_allowed_ones(officer: TestClient) -> None:
     problem = _problem(officer.patch(f"/weights/{EM}", json={"weights": {"citations": 0.3}, "comment": "x"}), 422)
-    assert problem["detail"] == ("body field 'weights': unknown component(s) ['citations']; allowed: ['thematic', "
-                                 "'area_fit', 'complementarity', 'track_record', 'network']")
+    assert problem["detail"] == f"body field 'weights': unknown component(s) ['citations']; allowed: {list(COMPONENTS)}"
     assert problem["errors"] == [{"loc": ["body", "weights"], "msg": str(problem["detail"]).split(": ", 1)[1],
                                   "type": "value_error"}]
 
@@ -180,7 +179,8 @@ def test_compare_reports_the_parameter_differences(officer: TestClient) -> None:
     body = officer.get("/weights/compare", params={"a": f"{EM}:1", "b": EM}).json()
     assert (body["a"], body["b"], body["identical"]) == (f"{EM}:1", f"{EM}:2", False)
     thematic = next(w for w in body["weights"] if w["component"] == "thematic")
-    assert (thematic["a"], thematic["b"], thematic["changed"]) == (0.35, 0.7, True)
+    shipped = load_default_profiles()["erasmus-mobility"].weights.thematic
+    assert (thematic["a"], thematic["b"], thematic["changed"]) == (shipped, 0.7, True)
     assert {p["parameter"]: (p["a"], p["b"]) for p in body["parameters"] if p["changed"]} == {"mmr_lambda": (0.7, 0.9)}
     same = officer.get("/weights/compare", params={"a": f"{EM}:1", "b": f"{EM}:1"}).json()
     assert same["identical"] is True

@@ -8,12 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from matcher.profiles import load_default_profiles
 from matcher.quick_eval import NOTE
 
 PROBLEM_JSON = "application/problem+json"
 HE_WEIGHTS = {"thematic": 0.35, "area_fit": 0.2, "complementarity": 0.1, "track_record": 0.2, "network": 0.15}
-EM_DEFAULT = {"programme": "erasmus-mobility", "weights": HE_WEIGHTS, "mmr_lambda": 0.7, "max_per_country": 3,
-              "ties": "neutral"}
+# the shipped erasmus-mobility default, as unsaved parameters
+EM_DEFAULT = {"programme": "erasmus-mobility", **load_default_profiles()["erasmus-mobility"].model_dump(
+    mode="json", include={"weights", "mmr_lambda", "max_per_country", "ties"})}
 
 
 def _problem(response: Response, status: int, field: str) -> dict[str, object]:

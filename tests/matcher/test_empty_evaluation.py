@@ -113,9 +113,9 @@ def test_the_validation_sample_and_learned_weights_refuse_no_queries(loaded: Eng
     with Session(loaded) as session:
         rows = read_catalogue(session)
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
-        index, _ = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=CUTOFF,
+        matcher, _ = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=CUTOFF,
                              until=UNTIL)
     with pytest.raises(ValueError, match="no project-idea query"):
-        ValidationSample(cutoff=CUTOFF, until=UNTIL).fit(index, [])
+        ValidationSample(cutoff=CUTOFF, until=UNTIL).fit(matcher, [])
     with pytest.raises(ValueError, match="no training query"):
-        learn_profile(index, [], base=load_default_profiles()["horizon-europe"])
+        learn_profile(matcher, [], base=load_default_profiles()["horizon-europe"])

@@ -10,9 +10,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from matcher.engine import EmbeddingStats, embed_projects, index_from_rows, read_catalogue
-from matcher.evaluation import BASELINES, project_idea_queries, run_evaluation
+from matcher.evaluation import BASELINES, idea_task, project_idea_queries, run_evaluation
 from matcher.profiles import load_default_profiles
+from matcher.suggest import Matcher
 from matcher.texts import project_text
+from matcher.types import COMPONENTS
+from seed_data.tables import ACTION_TYPES
 
 CUTOFF, UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
 
@@ -58,11 +61,17 @@ def test_run_reports_every_method_and_breakdown(loaded: Engine, embedder) -> Non
                                 until=UNTIL, profile=load_default_profiles()["horizon-europe"])
     methods = report["project_idea"]
     assert set(methods) == {*BASELINES, "hybrid"}
-    assert set(methods["hybrid"]) == {"all", "kz", "central_asia", "china", "newcomers"}
+    breakdowns = set(methods["hybrid"])
+    assert {"all", "kz", "central_asia", "china", "newcomers"} <= breakdowns
+    assert {b for b in breakdowns if b.startswith("action:")} and breakdowns <= {
+        "all", "kz", "central_asia", "china", "newcomers", *(f"action:{kind}" for kind in ACTION_TYPES)}
     assert methods["hybrid"]["kz"]["n_queries"] > 0  # the slice is every project with a Kazakh participant
+    assert sum(methods["hybrid"][b]["n_queries"] for b in breakdowns if b.startswith("action:")) == \
+        methods["hybrid"]["all"]["n_queries"]  # every query has one action type
+    assert 0.0 < methods["hybrid"]["newcomers"]["ceiling"] <= 1.0
     for summary in methods.values():
         assert 0.0 <= summary["all"]["ndcg@10"] <= 1.0
-    assert set(report["new_partners"]) == {"random", "popularity", "embeddings", "graph", "hybrid"}
+    assert set(report["new_partners"]) == {*BASELINES, "hybrid"} - {"tfidf"}
 
 
 def test_learned_weights_are_non_negative_normalised_and_reproducible(loaded: Engine, embedder) -> None:
@@ -71,13 +80,11 @@ def test_learned_weights_are_non_negative_normalised_and_reproducible(loaded: En
     with Session(loaded) as session:
         rows = read_catalogue(session)
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
-        index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
-                                stats=EmbeddingStats(), as_of=dt.date(2023, 1, 1))
-    queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
-                                   idea_vectors=vectors, idea_texts={}, cutoff=dt.date(2023, 1, 1), until=CUTOFF)
+        matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                     cutoff=dt.date(2023, 1, 1), until=CUTOFF)
     base = load_default_profiles()["horizon-europe"]
-    first, provenance = learn_profile(index, queries, base=base, random_state=0)
-    second, _ = learn_profile(index, queries, base=base, random_state=0)
+    first, provenance = learn_profile(matcher, queries, base=base, random_state=0)
+    second, _ = learn_profile(matcher, queries, base=base, random_state=0)
     weights = first.weights.model_dump()
     assert all(w >= 0 for w in weights.values()) and sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
     assert first == second and first.mmr_lambda == base.mmr_lambda
@@ -97,6 +104,6 @@ def test_feedback_verdicts_become_labelled_pairs(loaded: Engine, embedder) -> No
                                 stats=EmbeddingStats())
     verdicts = [("pic-953676162", "pic-999845737", 1), ("pic-953676162", "pic-999979694", 0),
                 ("ror-0242cby63", "pic-999845737", 1)]  # ENU has no research evidence: skipped
-    X, y = feedback_pairs(index, verdicts)
-    assert X.shape == (2, 5) and y.tolist() == [1, 0]
+    X, y = feedback_pairs(Matcher(index, embedder), verdicts)
+    assert X.shape == (2, len(COMPONENTS)) and y.tolist() == [1, 0]
     assert ((X >= 0) & (X <= 1)).all()

@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import numpy as np
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from matcher.components import direct_ties
-from matcher.engine import EmbeddingStats, embed_projects, index_from_rows, read_catalogue
+from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import (
     VALIDATION_CUTOFF,
     VALIDATION_UNTIL,
     evaluate,
-    hybrid_scorer,
-    project_idea_queries,
+    idea_task,
+    profile_scorer,
     run_evaluation,
 )
 from matcher.metrics import METRICS
 from matcher.profiles import load_default_profiles
 from matcher.quick_eval import ValidationSample, build_validation_sample
-from matcher.texts import project_text
 from matcher.types import ComponentWeights, ScoringProfile, TiePreference
 
-WEIGHTS = {"thematic": 0.3, "area_fit": 0.1, "complementarity": 0.2, "track_record": 0.15, "network": 0.25}
+WEIGHTS = {"thematic": 0.25, "area_fit": 0.1, "complementarity": 0.1, "track_record": 0.1, "network": 0.25,
+           "regional_experience": 0.05, "similar_projects": 0.1, "repeat_partnership": 0.05}  # sum 1
 
 
 @pytest.fixture
 def built(loaded: Engine, embedder):  # type: ignore[no-untyped-def]
-    """The slice's rows, project vectors, index as of the validation cutoff and its project-idea queries."""
+    """The slice's rows, project vectors, the evaluation's matcher as of the validation cutoff and its queries."""
     with Session(loaded) as session:
         rows = read_catalogue(session)
         vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
-        index = index_from_rows(rows, session=session, embedder=embedder, project_vectors=vectors,
-                                stats=EmbeddingStats(), as_of=VALIDATION_CUTOFF)
-    texts = {p["id"]: t for p in rows.projects if (t := project_text(p))}
-    queries = project_idea_queries(index, projects=rows.projects, participations=rows.participations,
-                                   idea_vectors=vectors, idea_texts=texts, cutoff=VALIDATION_CUTOFF,
-                                   until=VALIDATION_UNTIL)
+        matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                     cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
     assert len(queries) >= 5, "the slice has project-idea queries in the validation window"
-    return rows, vectors, index, queries
+    return rows, vectors, matcher, queries
 
 
 @pytest.mark.parametrize("ties", [TiePreference.neutral, TiePreference.preferred, TiePreference.excluded])
 def test_estimate_equals_run_evaluation_hybrid_on_the_same_queries(loaded: Engine, embedder, built,
                                                                     ties: TiePreference) -> None:
-    rows, vectors, index, queries = built
-    sample = ValidationSample(n_queries=4, random_state=1).fit(index, queries)
+    rows, vectors, matcher, queries = built
+    sample = ValidationSample(n_queries=4, random_state=1).fit(matcher, queries)
     assert sample.n_queries_ == 4 and len(set(sample.query_ids_)) == 4
     profile = ScoringProfile(weights=ComponentWeights(**WEIGHTS), ties=ties)
     with Session(loaded) as session:
@@ -61,30 +54,29 @@ def test_estimate_equals_run_evaluation_hybrid_on_the_same_queries(loaded: Engin
 
 
 def test_whole_window_and_published_default_agree_with_the_evaluation(built) -> None:
-    _, _, index, queries = built
-    sample = ValidationSample(n_queries=10_000).fit(index, queries)
+    _, _, matcher, queries = built
+    sample = ValidationSample(n_queries=10_000).fit(matcher, queries)
     assert sample.query_ids_ == [q.id for q in queries]  # fewer than asked: all of them, in order
     profile = load_default_profiles()["horizon-europe"]
-    expected = evaluate(queries, {"hybrid": hybrid_scorer(index, profile)})["hybrid"].summary(queries)["all"]
+    expected = evaluate(queries, {"hybrid": profile_scorer(matcher, profile)})["hybrid"].summary(queries)["all"]
     assert sample.metrics(profile.weights.model_dump(), profile.ties) == {m: expected[m] for m in METRICS}
     # only stored rows are scored; every other row scores 0 under any weights
-    assert len(sample.rows_) < index.n and sample.nbytes_ > 0
+    assert len(sample.rows_) < matcher.index.n and sample.nbytes_ > 0
 
 
 def test_excluded_ties_rank_existing_partners_last(built) -> None:
-    _, _, index, queries = built
-    sample = ValidationSample(n_queries=10_000).fit(index, queries)
-    without_ties = [dataclasses.replace(q, exclude=np.union1d(q.exclude, np.flatnonzero(
-        direct_ties(index, q.requester_row)[: index.n]))) for q in queries]
-    profile = ScoringProfile(weights=ComponentWeights(**WEIGHTS))
-    expected = evaluate(without_ties, {"hybrid": hybrid_scorer(index, profile)})["hybrid"].summary(queries)["all"]
+    _, _, matcher, queries = built
+    index = matcher.index
+    sample = ValidationSample(n_queries=10_000).fit(matcher, queries)
+    profile = ScoringProfile(weights=ComponentWeights(**WEIGHTS), ties=TiePreference.excluded)
+    expected = evaluate(queries, {"hybrid": profile_scorer(matcher, profile)})["hybrid"].summary(queries)["all"]
     assert sample.metrics(WEIGHTS, "excluded") == {m: expected[m] for m in METRICS}
     assert any(len(direct_ties(index, q.requester_row)[: index.n].nonzero()[0]) for q in queries)
 
 
 def test_sweep_runs_one_weight_from_zero_to_the_total(built) -> None:
-    _, _, index, queries = built
-    sample = ValidationSample(n_queries=10).fit(index, queries)
+    _, _, matcher, queries = built
+    sample = ValidationSample(n_queries=10).fit(matcher, queries)
     points = sample.sweep(WEIGHTS, "neutral", component="network", metric="ndcg@10", steps=5)
     assert [w for w, _ in points] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
     assert points[1][1] == sample.metrics({**WEIGHTS, "network": 0.25})["ndcg@10"]
@@ -101,8 +93,8 @@ def test_sweep_runs_one_weight_from_zero_to_the_total(built) -> None:
 
 
 def test_weights_are_checked(built) -> None:
-    _, _, index, queries = built
-    sample = ValidationSample(n_queries=3).fit(index, queries)
+    _, _, matcher, queries = built
+    sample = ValidationSample(n_queries=3).fit(matcher, queries)
     for bad in ({"thematic": -1.0}, {"thematic": 0.0}, {"novelty": 1.0}, {"thematic": float("nan")}):
         with pytest.raises(ValueError):
             sample.metrics(bad)

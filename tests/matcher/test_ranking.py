@@ -153,9 +153,9 @@ def test_mmr_with_lambda_one_is_plain_ranking_and_lower_lambda_diversifies() -> 
     assert mmr_order(scores, vectors, countries, n_select=3, mmr_lambda=1.0, max_per_country=1) == [0, 2]
 
 
-def test_registry_has_every_component() -> None:
-    assert set(REGISTRY) == set(COMPONENTS)
-    assert Query(vector=None, area_cols=[]).ties is TiePreference.neutral
+def test_registry_has_every_component_in_order() -> None:
+    assert tuple(REGISTRY) == COMPONENTS
+    assert not Query(vector=None, area_cols=[]).focused
 
 
 def test_adamic_adar_matches_its_definition(index) -> None:
@@ -178,15 +178,51 @@ def test_tabulated_calibration_matches_interpolation(index) -> None:
     assert index.calibrated_cosines(query) == pytest.approx(exact, abs=0.01)
 
 
-def test_answers_are_cached_per_request_and_profile(index) -> None:
+def test_the_matcher_keeps_no_answers_and_ranks_the_same_twice(index) -> None:
+    """One answer cache on the serving path: the API's (routes/suggestions.py); the matcher recomputes."""
     matcher = Matcher(index, embedder=None)  # type: ignore[arg-type]
     request = SuggestionRequest(programme="horizon-europe", requester_id="KZ-U", areas=["water"])
     first = matcher.suggest(request, PROFILE)
-    assert matcher.suggest(request, PROFILE) is first
-    other = PROFILE.model_copy(update={"mmr_lambda": 0.5})
-    assert matcher.suggest(request, other) is not first
-    assert matcher.suggest(request.model_copy(update={"k": 3}), PROFILE) is not first
-    small = Matcher(index, embedder=None, cache_size=1)  # type: ignore[arg-type]
-    a = small.suggest(request, PROFILE)
-    small.suggest(request, other)
-    assert small.suggest(request, PROFILE) is not a  # evicted
+    again = matcher.suggest(request, PROFILE)
+    assert again is not first and again == first
+
+
+def test_history_signals(index) -> None:
+    """Repeat partnership, regional experience and similar past projects on the fixture's history."""
+    from matcher.ranking import component_values, resolve_query
+
+    request = SuggestionRequest(programme="horizon-europe", requester_id="KZ-U", text="water", eligibility="all")
+    query, _ = resolve_query(index, request, WATER)
+    rows = np.arange(index.n)
+    values = dict(zip(COMPONENTS, component_values(index, query, rows).T, strict=True))
+    row = {info.id: i for i, info in enumerate(index.institutions)}
+    # KZ-U and IT-P shared P4 (2021; the index's year is 2024, half-life 4 years): 1 - exp(-2^(-3/4))
+    assert values["repeat_partnership"][row["IT-P"]] == pytest.approx(1 - np.exp(-(0.5 ** 0.75)))
+    assert values["repeat_partnership"][row["NL-W"]] == 0
+    # IT-P's P4 had a Kazakh partner; KZ-U's only partner there is Italian (EU): no regional experience
+    assert values["regional_experience"][row["IT-P"]] > 0
+    assert values["regional_experience"][row["KZ-U"]] == values["regional_experience"][row["NL-W"]] == 0
+    # the past projects nearest "water" are NL-W's (P1, P6, P2 with IT-P, P5 with CN-U): NL-W has the most
+    assert values["similar_projects"][row["NL-W"]] == 1.0
+    assert 0 < values["similar_projects"][row["IT-P"]] < 1 and values["similar_projects"][row["DE-A"]] == 0
+    assert values["similar_projects"][row["KZ-U"]] == 0  # the requester is never its own neighbour
+    matcher = Matcher(index, embedder=None)  # type: ignore[arg-type]
+    matcher.know_text_vectors({"water": WATER})  # as the evaluation hands its ideas' vectors over
+    answer = matcher.suggest(SuggestionRequest(programme="horizon-europe", requester_id="KZ-U", text="water"), PROFILE)
+    suggestion = next(s for s in answer.data if s.institution.id == "NL-W")
+    assert [p.id for p in suggestion.evidence.similar_projects][:1] in (["P1"], ["P6"])
+
+
+def test_areas_focus_both_sides_on_the_closest_evidence(index) -> None:
+    """With areas, the requester's side is its evidence closest to them (KZ-U's only project, P4, is half
+    water, half AI), and candidates are compared through their closest evidence, as a percentile."""
+    from matcher.ranking import focus_vector, resolve_query
+
+    kz = index.row_of["KZ-U"]
+    focus = focus_vector(index, kz, [index.area_keys.index("water")])
+    assert focus is not None and focus @ index.project_vectors[[p.id for p in index.projects].index("P4")] > 0.99
+    request = SuggestionRequest(programme="horizon-europe", requester_id="KZ-U", areas=["water"])
+    query, _ = resolve_query(index, request, None)
+    assert query.focused and query.vector is not None
+    no_areas, _ = resolve_query(index, request.model_copy(update={"areas": []}), None)
+    assert not no_areas.focused

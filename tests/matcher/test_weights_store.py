@@ -84,8 +84,7 @@ def test_a_change_that_changes_nothing_is_refused(defaults: Session) -> None:
     ("changes", "field", "message"),
     [
         ({"weights": {"citations": 0.3}}, "weights",
-         "unknown component(s) ['citations']; allowed: ['thematic', 'area_fit', 'complementarity', 'track_record', "
-         "'network']"),
+         f"unknown component(s) ['citations']; allowed: {list(COMPONENTS)}"),
         ({"weights": {"network": -0.1}}, "weights", "weights must be finite and >= 0, got {'network': -0.1}"),
         ({"weights": {"network": math.inf}}, "weights", "weights must be finite and >= 0, got {'network': inf}"),
         ({"weights": dict.fromkeys(COMPONENTS, 0.0)}, "weights", "at least one component weight must be positive"),
@@ -120,8 +119,7 @@ def test_create_checks_the_name_programme_and_uniqueness(defaults: Session) -> N
     row = store.create_profile(session=defaults, name="he-thematic", programme="horizon-europe", weights=weights,
                                author="a")
     assert (row.version, row.published) == (1, False)
-    assert row.weights == {"thematic": 1.0, "area_fit": 0.0, "complementarity": 0.0, "track_record": 0.0,
-                           "network": 0.0}
+    assert row.weights == {**dict.fromkeys(COMPONENTS, 0.0), "thematic": 1.0}
 
 
 def test_publish_leaves_exactly_one_published_version_per_programme(defaults: Session) -> None:
@@ -292,3 +290,26 @@ def test_the_store_on_postgresql(pg_engine: Engine) -> None:
         session.add(other)
         with pytest.raises(IntegrityError):
             session.flush()
+
+
+def test_changed_defaults_become_a_new_version_published_only_over_the_system_s(session: Session, tmp_path) -> None:
+    import json
+
+    from matcher.profiles import DEFAULT_PROFILES_FILE
+
+    store.ensure_default_profiles(session=session)
+    # an officer changed the Belt-and-Road default (a version of theirs is the latest)
+    store.update_profile("bri-default", {"mmr_lambda": 0.5}, session=session, author="office", key_id=None,
+                         comment="more diversity")
+    session.commit()
+    shipped = json.loads(DEFAULT_PROFILES_FILE.read_text(encoding="utf-8"))
+    for programme in ("horizon-europe", "bri"):
+        shipped[programme]["weights"] = {**shipped[programme]["weights"], "similar_projects": 0.77}
+    changed = tmp_path / "default_profiles.json"
+    changed.write_text(json.dumps(shipped), encoding="utf-8")
+    created = store.ensure_default_profiles(session=session, path=changed)
+    session.commit()
+    assert [store.format_ref(r) for r in created] == [f"{HE}:2"]  # bri's latest version is the officer's
+    row = store.published_version("horizon-europe", session=session)
+    assert (row.name, row.version, row.author) == (HE, 2, "system") and row.weights["similar_projects"] == 0.77
+    assert store.ensure_default_profiles(session=session, path=changed) == []  # twice: nothing new

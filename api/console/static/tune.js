@@ -283,11 +283,14 @@ async function loadHistory() {
         h("td", {}, new Date(v.created).toLocaleString()),
         h("td", {}, v.author),
         h("td", {}, v.comment || "–"),
-        h("td", {}, COMPONENTS.map((c) => `${COMPONENT_LABELS[c]} ${Math.round(((v.weights[c] || 0) / total) * 100)}%`).join(", ")
+        h("td", {}, (v.kind === "learned"
+          ? `learned ranker (LightGBM, model ${v.provenance?.model_id ?? "?"}; validation nDCG@10 `
+            + `${v.metrics?.project_idea?.hybrid?.all?.["ndcg@10"] ?? "not yet measured"})`
+          : COMPONENTS.map((c) => `${COMPONENT_LABELS[c]} ${Math.round(((v.weights[c] || 0) / total) * 100)}%`).join(", "))
           + `; λ ${v.mmr_lambda}; ties ${v.ties}`),
         h("td", {}, v.published ? h("strong", {}, "published") : "–"),
         h("td", {},
-          h("button", { type: "button", onclick: () => { setSliders(v); refreshAll(); } , "aria-label": `Load version ${v.version} into the sliders` }, "Load"),
+          v.kind === "learned" ? null : h("button", { type: "button", onclick: () => { setSliders(v); refreshAll(); } , "aria-label": `Load version ${v.version} into the sliders` }, "Load"),
           v.published ? null : h("button", { type: "button", onclick: () => publish(v.version), "aria-label": `Publish version ${v.version}` }, "Publish"),
           v.version < published ? h("button", { type: "button", onclick: () => rollback(v.version), "aria-label": `Roll back to version ${v.version}` }, "Roll back") : null));
     }));

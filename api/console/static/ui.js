@@ -3,10 +3,12 @@
 
 import { api } from "./api.js";
 
-export const COMPONENTS = ["thematic", "area_fit", "complementarity", "track_record", "network"];
+export const COMPONENTS = ["thematic", "area_fit", "complementarity", "track_record", "network",
+  "regional_experience", "similar_projects", "repeat_partnership"];
 export const COMPONENT_LABELS = {
   thematic: "thematic", area_fit: "area fit", complementarity: "complementarity",
-  track_record: "track record", network: "network",
+  track_record: "track record", network: "network", regional_experience: "regional experience",
+  similar_projects: "similar past projects", repeat_partnership: "repeat partnership",
 };
 
 /** h("a", {href: "#"}, "text", child) — attributes starting with "on" become listeners; `style` is set

@@ -1,0 +1,139 @@
+"""Array kernels behind the history signals: repeat partnership, regional experience and similar past projects.
+
+Pure functions over the index's sparse matrices (scikit-learn style); ``engine.build_index`` precomputes what
+does not depend on a request, the components (``matcher/components.py``) compute the rest per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from matcher.evidence import EvidenceWeights, recency
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+# Regional experience: a past project counts this much when another participant is Kazakh or Central Asian,
+# and 1 when another participant is from any other country neither in the EU nor associated to Horizon Europe.
+CENTRAL_ASIA_PROJECT_WEIGHT = 2.0
+# Similar past projects: the request's nearest past projects (by text) that count, and the least cosine one
+# needs to count at all (below it, a "neighbour" is noise).
+N_SIMILAR_PROJECTS = 200
+MIN_SIMILAR_COSINE = 0.3
+
+
+def decayed_coparticipation(membership: sp.csr_matrix, project_decay: FloatArray) -> sp.csr_matrix:
+    """(n_nodes, n_nodes) sum over the projects two nodes shared of each project's recency factor; zero
+    diagonal. A joint project of this year counts 1, one a half-life ago 0.5."""
+    weighted = membership @ sp.diags(project_decay)
+    shared = (weighted @ membership.T).tocsr()
+    shared.setdiag(0)
+    shared.eliminate_zeros()
+    return shared
+
+
+def decayed_ties(ties: Iterable[Any], n_nodes: int, *, weights: EvidenceWeights, reference_year: int
+                 ) -> sp.csr_matrix:
+    """(n_nodes, n_nodes) known partnerships between catalogue institutions (``TieInfo``: rows, type, year),
+    each its type's tie weight times its recency, summed per pair, symmetric."""
+    rows, cols, values = [], [], []
+    for tie in ties:
+        year = np.array([np.nan if tie.year is None else tie.year], dtype=float)
+        value = weights.ties[tie.type] * float(recency(year, reference_year=reference_year,
+                                                       recency=weights.recency)[0])
+        a, b = tie.rows
+        rows += [a, b]
+        cols += [b, a]
+        values += [value, value]
+    return sp.csr_matrix((values, (rows, cols)), shape=(n_nodes, n_nodes))
+
+
+def _regional_weight(country: str, *, central_asia: frozenset[str], associated: frozenset[str]) -> float:
+    """How much a partner from ``country`` shows regional experience (0 for the EU, associated or unknown)."""
+    if country in central_asia:
+        return CENTRAL_ASIA_PROJECT_WEIGHT
+    return 1.0 if country and country not in associated else 0.0
+
+
+def regional_project_weights(membership: sp.csr_matrix, node_countries: npt.NDArray[np.str_], *,
+                             central_asia: frozenset[str], associated: frozenset[str]) -> sp.csr_matrix:
+    """(n_nodes, n_projects) for each participation, how much the project shows regional experience for that
+    participant: ``CENTRAL_ASIA_PROJECT_WEIGHT`` when *another* participant is from ``central_asia``, else 1
+    when another is from a third country (neither an EU member nor in ``associated``), else 0."""
+    coo = membership.tocoo()
+    in_ca = np.isin(node_countries, sorted(central_asia))
+    in_outside = ~np.isin(node_countries, sorted(associated)) & (node_countries != "") & ~in_ca
+    per_project_ca = np.bincount(coo.col, weights=in_ca[coo.row], minlength=membership.shape[1])
+    per_project_out = np.bincount(coo.col, weights=in_outside[coo.row], minlength=membership.shape[1])
+    others_ca = per_project_ca[coo.col] - in_ca[coo.row]
+    others_out = per_project_out[coo.col] - in_outside[coo.row]
+    value = np.where(others_ca > 0, CENTRAL_ASIA_PROJECT_WEIGHT, np.where(others_out > 0, 1.0, 0.0))
+    out = sp.csr_matrix((value, (coo.row, coo.col)), shape=membership.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def regional_partnership_weights(partnerships: Sequence[Mapping[str, Any]], *, row_of: Mapping[str, int],
+                                 countries: npt.NDArray[np.str_], central_asia: frozenset[str],
+                                 associated: frozenset[str], weights: EvidenceWeights, reference_year: int,
+                                 keep: Any) -> FloatArray:
+    """(n,) known partnerships with institutions of ``central_asia`` (counting ``CENTRAL_ASIA_PROJECT_WEIGHT``)
+    or of other third countries (not in ``associated``: 1), each its tie weight times its recency; both sides
+    count one, a partner in no catalogue row by its country for the side that recorded it."""
+    out = np.zeros(len(countries), dtype=np.float64)
+    for p in partnerships:
+        a = row_of.get(p["institution_id"])
+        if a is None or not keep(p.get("year")):
+            continue
+        b = row_of.get(p.get("partner_id") or "")
+        year = np.array([np.nan if p.get("year") is None else p["year"]], dtype=float)
+        value = weights.ties[p["type"]] * float(recency(year, reference_year=reference_year,
+                                                        recency=weights.recency)[0])
+        partner_country = str(countries[b]) if b is not None else (p.get("partner_country") or "")
+        sides = [(a, partner_country)] + ([(b, str(countries[a]))] if b is not None and b != a else [])
+        for row, other in sides:
+            if other == countries[row]:
+                continue
+            out[row] += value * _regional_weight(other, central_asia=central_asia, associated=associated)
+    return out
+
+
+def similar_projects(project_vectors: npt.NDArray[np.float32], project_has_text: npt.NDArray[np.bool_],
+                     project_decay: FloatArray, vector: npt.NDArray[np.float32], *,
+                     n_projects: int = N_SIMILAR_PROJECTS, min_cosine: float = MIN_SIMILAR_COSINE
+                     ) -> tuple[IntArray, FloatArray]:
+    """The past projects nearest ``vector`` (columns, best first) and their weights: cosine above
+    ``min_cosine``, rescaled to (0, 1], times the project's recency factor."""
+    sims = project_vectors @ vector
+    sims = np.where(project_has_text, sims, -1.0)
+    k = min(n_projects, len(sims))
+    if k == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    top = np.argpartition(-sims, k - 1)[:k]
+    top = top[np.argsort(-sims[top], kind="stable")]
+    top = top[sims[top] > min_cosine]
+    weight = (sims[top] - min_cosine) / (1.0 - min_cosine) * project_decay[top]
+    return top.astype(np.intp), weight.astype(np.float64)
+
+
+def top_k_row_means(owners: sp.csr_matrix, item_scores: FloatArray, k: int) -> FloatArray:
+    """(n,) per row of ``owners`` (n, n_items; the item's weight in its owner's row), the mean of its ``k``
+    best ``item score × min(weight, 1)``; 0 for a row without items. Vectorised over all rows (a lexsort of
+    the non-zeros), the rule of ``evidence.raw_area_strength`` for one query vector."""
+    n = owners.shape[0]
+    if owners.nnz == 0:
+        return np.zeros(n)
+    row_ids = np.repeat(np.arange(n), np.diff(owners.indptr))
+    values = item_scores[owners.indices] * np.minimum(owners.data, 1.0)
+    order = np.lexsort((-values, row_ids))
+    ranked_rows = row_ids[order]
+    position = np.arange(len(order)) - owners.indptr[ranked_rows]
+    best = position < k
+    sums = np.bincount(ranked_rows[best], weights=values[order][best], minlength=n)
+    counts = np.minimum(np.diff(owners.indptr), k)
+    return np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
