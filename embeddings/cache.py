@@ -71,8 +71,9 @@ def cache_model_id(model_id: str, kind: EmbedKind) -> str:
 
     Query vectors get their own namespace because an asymmetric model (one with a query prompt) encodes
     the same string differently as a query and as a document. For a symmetric model such as
-    all-MiniLM-L6-v2 this re-embeds a text the first time it is used as a query: queries are few, so a
-    wrong hit is the worse risk.
+    all-MiniLM-L6-v2 (``Embedder.symmetric``), :func:`embed_with_cache` reads a query's vector from the
+    document namespace when the query namespace lacks it: the evaluation embeds thousands of project texts
+    as requests, and the shipped document vectors serve them.
 
     Parameters
     ----------
@@ -255,6 +256,11 @@ def embed_with_cache(
     hashes = [text_hash(text) for text in texts]
     distinct = dict(zip(hashes, texts, strict=True))  # hash -> text, first occurrence order
     found = cache.get_many(session, namespace, distinct)
+    unseen = [hash_ for hash_ in distinct if hash_ not in found]
+    if kind == "query" and unseen and getattr(embedder, "symmetric", False):
+        # a model without a query prompt encodes a query as it encodes a document: the document vectors
+        # (the shipped ones among them) serve, instead of embedding thousands of texts again
+        found.update(cache.get_many(session, cache_model_id(embedder.model_id, "document"), unseen))
     for hash_, vector in found.items():
         if vector.shape != (embedder.dim,):
             raise ValueError(

@@ -189,6 +189,11 @@ class SentenceTransformerEmbedder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_id={self.model_id!r}, device={self.device!r})"
 
+    @property
+    def symmetric(self) -> bool:
+        """Whether queries and documents are encoded alike (the model has no query prompt of its own)."""
+        return self._prompts["query"] == self._prompts["document"]
+
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool | None = None
     ) -> Float32Array:
@@ -487,6 +492,11 @@ class LazyEmbedder:
                        show_progress: bool | None = None) -> Float32Array:
         """See :meth:`SentenceTransformerEmbedder.encode_queries` (waits for the model)."""
         return self._model().encode_queries(texts, batch_size=batch_size, show_progress=show_progress)
+
+    @property
+    def symmetric(self) -> bool:
+        """See :attr:`SentenceTransformerEmbedder.symmetric` (waits for the model)."""
+        return self._model().symmetric
 
 
 def load_embedder(model_name_or_path: str | None, *, session: Session) -> Embedder:

@@ -109,9 +109,9 @@ class Project(SQLModel, table=True):
     topic: str | None = None
     topic_title: str | None = None
     programme_part: str | None = None
-    funding_scheme: str | None = Field(default=None, max_length=60)  # CORDIS code, e.g. HORIZON-RIA (HE only)
     start_date: dt.date | None = Field(default=None, index=True)
     end_date: dt.date | None = None
+    funding_scheme: str | None = Field(default=None, max_length=60)  # CORDIS code, e.g. HORIZON-RIA (HE only)
 
 
 # Action types of CORDIS funding schemes, most specific first: (marker in the scheme code, action type).

@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, select
+from sqlalchemy import Engine, MetaData, Table, select, text
 from sqlmodel import Session, SQLModel
 
 from seed_data import files
@@ -278,8 +278,10 @@ def dump_tables(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 
 # Columns that migrations after the baseline added, by table: a release made before them lacked them.
-COLUMNS_ADDED_LATER = {"apikey": {"institution_id"}, "institution": {"evidence_level"}, "project": {"funding_scheme"},
-                       "weightprofileversion": {"kind", "model"}}
+COLUMNS_ADDED_LATER = {"apikey": {"institution_id"}, "institution": {"evidence_level"}}
+# Plain columns (no index, key or constraint) later migrations added: the release's tables are made whole and
+# these dropped again, so every constraint of those tables stays as the release had it.
+PLAIN_COLUMNS_ADDED_LATER = {"project": ("funding_scheme",), "weightprofileversion": ("kind", "model")}
 
 
 def create_release_tables(engine: Engine, *, owner_keys: bool) -> None:
@@ -296,3 +298,7 @@ def create_release_tables(engine: Engine, *, owner_keys: bool) -> None:
         else:
             table.to_metadata(old)  # with its table-level indexes and constraints
     old.create_all(engine)
+    with engine.begin() as connection:
+        for table_name, columns in PLAIN_COLUMNS_ADDED_LATER.items():
+            for column in columns:
+                connection.execute(text(f"ALTER TABLE {table_name} DROP COLUMN {column}"))

@@ -167,12 +167,25 @@ def test_another_model_id_does_not_hit(embedder: SentenceTransformerEmbedder, se
 def test_queries_are_cached_apart_from_documents(
     embedder: SentenceTransformerEmbedder, session: Session
 ) -> None:
-    embed_with_cache(embedder, TEXTS, session=session, kind="document")
-    queries = embed_with_cache(embedder, TEXTS, session=session, kind="query")
-    again = embed_with_cache(embedder, TEXTS, session=session, kind="query")
+    # an embedder that does not say it is symmetric (RecordingEmbedder has no such attribute): its own namespace
+    recording = RecordingEmbedder(embedder, model_id=embedder.model_id)
+    embed_with_cache(recording, TEXTS, session=session, kind="document")
+    queries = embed_with_cache(recording, TEXTS, session=session, kind="query")
+    again = embed_with_cache(recording, TEXTS, session=session, kind="query")
     assert (queries.n_hits, queries.n_misses) == (0, 3)
     assert (again.n_hits, again.n_misses) == (3, 0)
     assert _row_count(session) == 6
+
+
+def test_a_symmetric_model_s_queries_read_the_document_vectors(
+    embedder: SentenceTransformerEmbedder, session: Session
+) -> None:
+    assert embedder.symmetric  # all-MiniLM-L6-v2 has no query prompt
+    documents = embed_with_cache(embedder, TEXTS, session=session, kind="document")
+    queries = embed_with_cache(embedder, TEXTS, session=session, kind="query")
+    assert (queries.n_hits, queries.n_misses) == (3, 0) and _row_count(session) == 3
+    np.testing.assert_array_equal(queries.vectors, documents.vectors)
+    np.testing.assert_allclose(embedder.encode_queries(TEXTS), queries.vectors, atol=1e-6)
 
 
 def test_duplicates_are_embedded_once(embedder: SentenceTransformerEmbedder, session: Session) -> None:

@@ -171,10 +171,11 @@ def test_compare_reports_weight_and_parameter_differences(defaults: Session) -> 
     result = store.compare_versions(store.get_version(HE, 1, session=defaults), store.get_version(HE, session=defaults))
     assert (result.a, result.b, result.identical) == (f"{HE}:1", f"{HE}:2", False)
     thematic = next(w for w in result.weights if w.component == "thematic")
-    assert (thematic.a, thematic.b) == (0.35, 0.7)
-    assert thematic.delta == pytest.approx(0.35)
-    assert thematic.a_normalised == pytest.approx(0.35)  # the defaults sum to 1
-    assert thematic.b_normalised == pytest.approx(0.7 / 1.35)
+    shipped = load_default_profiles()["horizon-europe"].weights.thematic
+    assert (thematic.a, thematic.b) == (shipped, 0.7)
+    assert thematic.delta == pytest.approx(0.7 - shipped)
+    assert thematic.a_normalised == pytest.approx(shipped)  # the defaults sum to 1
+    assert thematic.b_normalised == pytest.approx(0.7 / (1 - shipped + 0.7))
     assert sum(w.delta_normalised for w in result.weights) == pytest.approx(0.0)
     changed = {p.parameter: (p.a, p.b) for p in result.parameters if p.changed}
     assert changed == {"max_per_country": (None, 2)}

@@ -143,13 +143,16 @@ def test_a_postgres_database_of_the_release_before_owner_keys_is_stamped_and_upg
 
 def _check_release_with_owner_keys(engine: Engine) -> None:
     _release_schema(engine, owner_keys=True)
-    # stamped, and then only changed by the migrations after 0003 (0004 adds institution.evidence_level)
-    unchanged = BASELINE_TABLES - {"institution"}
+    # stamped, and then only changed by the migrations after 0003 (0004 adds institution.evidence_level, 0005
+    # project.funding_scheme, 0006 weightprofileversion.kind and .model)
+    unchanged = BASELINE_TABLES - {"institution", "project", "weightprofileversion"}
     before = {table: _shape(engine, table) for table in unchanged}
     result = migrate(engine)
     assert (result.before, result.stamped, result.after) == (None, OWNER_KEYS, head_revision())
     assert {table: _shape(engine, table) for table in unchanged} == before
     assert "evidence_level" in _columns(engine, "institution")
+    assert "funding_scheme" in _columns(engine, "project")
+    assert {"kind", "model"} <= set(_columns(engine, "weightprofileversion"))
     _assert_rows_kept(engine)
     _assert_models_agree(engine)
 

@@ -18,8 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("project") as batch:
-        batch.add_column(sa.Column("funding_scheme", sa.String(length=60), nullable=True))
+    op.add_column("project", sa.Column("funding_scheme", sa.String(length=60), nullable=True))
 
 
 def downgrade() -> None:

@@ -18,9 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("weightprofileversion") as batch:
-        batch.add_column(sa.Column("kind", sa.String(length=20), nullable=False, server_default="weights"))
-        batch.add_column(sa.Column("model", sa.Text(), nullable=True))
+    # plain ALTER TABLE ADD COLUMN (SQLite has it): a batch copy of the table would drop its constraints
+    op.add_column("weightprofileversion", sa.Column("kind", sa.String(length=20), nullable=False,
+                                                    server_default="weights"))
+    op.add_column("weightprofileversion", sa.Column("model", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
