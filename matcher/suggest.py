@@ -220,11 +220,6 @@ class Matcher:
             n_eligible=int(len(finite)), notes=ranking.notes, data=data,
         )
 
-    def eligible(self, request: SuggestionRequest) -> npt.NDArray[np.intp]:
-        """The rows ``request`` ranks (its eligibility and filters), for callers that count them."""
-        row = self.index.row_of.get(request.requester_id or "")
-        return eligible_rows(self.index, request, requester_row=row, masks=self._filter_masks)
-
     def area_strengths(self, institution_id: str) -> list[AreaStrength]:
         """The institution's percentile in every priority area, strongest first (empty without evidence)."""
         index = self.index
