@@ -222,6 +222,8 @@ def learn_ranker(
                                      author=f"cli:{getpass.getuser()}", metrics=None, provenance=provenance,
                                      comment=f"LightGBM LambdaRank trained on history before "
                                              f"{VALIDATION_CUTOFF.isoformat()}; validation metrics attached")
+        session.commit()  # the model is kept even if the validation below is interrupted
+        console.print(f"saved {row.name}:{row.version} (learned, unpublished); validating it…")
         with console.status("validating the ranker beside the published profile…"):
             try:
                 report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
@@ -234,5 +236,5 @@ def learn_ranker(
                        "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
         session.add(row)
         session.commit()
-        console.print(f"saved {row.name}:{row.version} (learned, unpublished); gains: {provenance['gain']}")
+        console.print(f"validation metrics attached to {row.name}:{row.version}; gains: {provenance['gain']}")
     _print_report(report, title=f"Validation — learned ranker {new_name} (hybrid) beside {base_ref}")
