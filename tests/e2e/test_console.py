@@ -15,6 +15,7 @@ import httpx
 import openpyxl
 from playwright.sync_api import FilePayload, Page, expect
 
+from matcher.types import COMPONENTS
 from tests.e2e.conftest import KAZNU, Service, use_key
 
 
@@ -150,8 +151,9 @@ def test_officer_tunes_saves_and_publishes(page: Page, service: Service, output_
     metrics_before = page.locator("#metrics-table tbody tr[data-metric='ndcg@10'] td").first.inner_text()
 
     # all weight on the network: the ranking and the estimate must follow the sliders
-    for name in ("thematic", "area_fit", "complementarity", "track_record"):
-        page.locator(f"#w-{name}").fill("0")
+    for name in COMPONENTS:
+        if name != "network":
+            page.locator(f"#w-{name}").fill("0")
     page.locator("#w-network").fill("1")
     expect(page.locator("#w-network-out")).to_have_text("100%")
     after = _ranking(page)
