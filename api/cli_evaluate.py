@@ -19,6 +19,7 @@ from api.settings import get_settings
 from embeddings.st import SentenceTransformerEmbedder
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import (
+    TRAINING_CUTOFF,
     VALIDATION_CUTOFF,
     VALIDATION_UNTIL,
     EmptyEvaluation,
@@ -40,8 +41,6 @@ from seed_data.tables import Feedback, WeightProfileVersion
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
 
-# Learned weights train on the year before the validation cutoff, so validation stays unseen.
-TRAINING_CUTOFF = dt.date(2023, 1, 1)
 
 
 def _session() -> Session:
@@ -118,6 +117,26 @@ def evaluate(
                                     f"cutoff {cutoff}, until {until}")
 
 
+def _prepare_learning(session: Session, new_name: str) -> tuple[SentenceTransformerEmbedder, Any, Any]:
+    """What learning needs, checked first: the new profile's name is free and both windows (training,
+    validation) hold requests (at once, not after minutes of reading, embedding and fitting); then the model,
+    the catalogue rows and the project vectors (cached ones committed)."""
+    if session.exec(select(WeightProfileVersion.id).where(col(WeightProfileVersion.name) == new_name)).first():
+        err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
+                          "give another with --name")
+        raise typer.Exit(code=1)
+    try:
+        check_window(session, cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
+        check_window(session, cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
+    except EmptyEvaluation as exc:
+        raise _fail_empty(exc) from exc
+    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+    rows = read_catalogue(session)
+    vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
+    session.commit()
+    return embedder, rows, vectors
+
+
 def learn_weights(
     programme: Annotated[str, typer.Option(help="Programme whose published profile gives the other parameters.")] = (
         "horizon-europe"
@@ -134,20 +153,7 @@ def learn_weights(
         ensure_default_profiles(session=session)
         base_version = get_ref(f"{programme}-default", session=session)
         new_name = name or f"{programme}-learned-{dt.date.today().isoformat()}"
-        # checked before minutes of fitting and validating, not when saving at the end
-        if session.exec(select(WeightProfileVersion.id).where(col(WeightProfileVersion.name) == new_name)).first():
-            err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
-                              "give another with --name")
-            raise typer.Exit(code=1)
-        try:  # both windows, at once, not after reading, embedding and fitting
-            check_window(session, cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
-            check_window(session, cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
-        except EmptyEvaluation as exc:
-            raise _fail_empty(exc) from exc
-        embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
-        rows = read_catalogue(session)
-        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
-        session.commit()
+        embedder, rows, vectors = _prepare_learning(session, new_name)
         try:
             train_matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
                                              cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
@@ -196,19 +202,7 @@ def learn_ranker(
         base_version = published_version(programme, session=session)
         base, base_ref = to_scoring_profile(base_version), format_ref(base_version)
         new_name = name or f"{programme}-ranker-{dt.date.today().isoformat()}"
-        if session.exec(select(WeightProfileVersion.id).where(col(WeightProfileVersion.name) == new_name)).first():
-            err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
-                              "give another with --name")
-            raise typer.Exit(code=1)
-        try:
-            check_window(session, cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
-            check_window(session, cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
-        except EmptyEvaluation as exc:
-            raise _fail_empty(exc) from exc
-        embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
-        rows = read_catalogue(session)
-        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
-        session.commit()
+        embedder, rows, vectors = _prepare_learning(session, new_name)
         try:
             train_matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
                                                cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)

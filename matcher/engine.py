@@ -145,10 +145,8 @@ class CatalogueIndex:
 
     def __post_init__(self) -> None:
         self._project_has_text = self.evidence_weights[: len(self.projects)] > 0
-        # (n, n_projects + n_items): each evidence row's weight in its institution's row
-        self.owners = sp.hstack([sp.csr_matrix(self.membership[: self.n] @ sp.diags(
-            self.evidence_weights[: len(self.projects)])), self.items_of], format="csr")
-        self.owners.eliminate_zeros()
+        self.owners = evidence_owners(self.membership[: self.n], self.evidence_weights[: len(self.projects)],
+                                      self.items_of)
         self.membership_csc = self.membership.tocsc()  # column slices: the participants of given projects
         self._ties_by_pair: dict[tuple[int, int], list[TieInfo]] = {}
         for tie in self.ties:
@@ -303,6 +301,15 @@ def _info_weights(infos: Sequence[ItemInfo], *, reference_year: int, weights: Ev
     return item_weights(np.array([i.type for i in infos], dtype=str),
                         np.array([np.nan if i.year is None else i.year for i in infos], dtype=float),
                         reference_year=reference_year, weights=weights)
+
+
+def evidence_owners(membership: sp.csr_matrix, project_weights: FloatArray, items_of: sp.csr_matrix
+                    ) -> sp.csr_matrix:
+    """(n, n_projects + n_items): each evidence row's weight in its institution's row (its CORDIS projects,
+    then its other items), the matrix pooled vectors, area strengths and the focused thematic read."""
+    owners = sp.hstack([sp.csr_matrix(membership @ sp.diags(project_weights)), items_of], format="csr")
+    owners.eliminate_zeros()
+    return owners
 
 
 def _kept(year: int | None, as_of: dt.date | None) -> bool:
@@ -504,12 +511,9 @@ def build_index(
     project_weights = item_weights(np.full(len(project_infos), EvidenceType.eu_project.value), project_years,
                                    reference_year=reference_year, weights=weights) * has_text
     iweights = _info_weights(item_infos, reference_year=reference_year, weights=weights)
-    # (n, n_projects + n_items): each evidence item's weight in its institutions' rows
-    project_owners = sp.csr_matrix(membership[:n] @ sp.diags(project_weights))
     items_of = sp.csr_matrix((iweights, ([i.row for i in item_infos], np.arange(len(item_infos)))),
                              shape=(n, len(item_infos)))
-    owners = sp.hstack([project_owners, items_of], format="csr")
-    owners.eliminate_zeros()
+    owners = evidence_owners(membership[:n], project_weights, items_of)
     evidence_vectors = np.vstack([pvecs, item_matrix])
     vectors = pooled_vectors(owners, evidence_vectors)
     has_evidence = np.diff(owners.indptr) > 0

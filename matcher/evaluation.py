@@ -68,6 +68,8 @@ def evaluation_programme(index: CatalogueIndex) -> str:
 # The validation split: tune and choose on projects starting in 2024, knowing only what started before.
 # Projects starting on or after 2025-01-01 are the reserved test set.
 VALIDATION_CUTOFF, VALIDATION_UNTIL = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
+# Learning (weights, the ranker) trains on the year before the validation cutoff, so validation stays unseen.
+TRAINING_CUTOFF = dt.date(2023, 1, 1)
 # The programme whose projects are the project-idea task's requests.
 IDEA_PROGRAMME = "HORIZON"
 # Unmatched project ids named in an error message, at most.

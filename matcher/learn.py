@@ -26,7 +26,6 @@ from sklearn.utils.validation import check_is_fitted, check_X_y
 from matcher.evaluation import VALUES_ONLY, EvalQuery, evaluation_programme, query_values
 from matcher.metrics import ndcg_at_k
 from matcher.ranker import CATEGORICAL, FEATURES, feature_matrix, model_id
-from matcher.ranking import WeightScorer
 from matcher.suggest import Matcher
 from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile, SuggestionRequest, TiePreference
 
@@ -189,7 +188,6 @@ def _query_groups(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scori
                   ) -> tuple[FloatArray, npt.NDArray[np.int_], list[int]]:
     """Features and labels of each query's candidates (its partners, hard and random negatives), grouped."""
     rng = np.random.default_rng(random_state)
-    scorer = WeightScorer.from_profile(base)
     index = matcher.index
     xs, ys, sizes = [], [], []
     for query in queries:
@@ -199,7 +197,7 @@ def _query_groups(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scori
         blocked = np.zeros(index.n, dtype=bool)
         blocked[query.truth] = True
         blocked[query.exclude] = True
-        scores = scorer.predict(values)
+        scores = ranking.full_scores(index.n)  # the base profile's, as the core ranked them
         scores[blocked] = -np.inf
         top = np.argpartition(-scores, N_RANKER_HARD_NEGATIVES)[:N_RANKER_HARD_NEGATIVES]
         rest = np.flatnonzero(~blocked)

@@ -58,7 +58,6 @@ RANK_DEPTH = 50
 # Metrics remembered per (normalised weights, ties): a slider moved back, or the published profile shown
 # with every answer, costs nothing the second time. Entries are a few hundred bytes.
 METRICS_CACHE_SIZE = 1024
-# Components stored per query, in this order; track record is stored once (it does not depend on the query).
 
 
 def scorable_rows(index: CatalogueIndex) -> npt.NDArray[np.bool_]:

@@ -25,7 +25,6 @@ from seed_data.countries import is_country, normalise_country
 
 # The requester's side of an area-focused request: its evidence items closest to the areas, this many.
 N_FOCUS_ITEMS = 5
-KINDS = frozenset({"university", "research", "company", "public", "other"})
 NETWORK = COMPONENTS.index("network")
 ValuesArray = TypeVar("ValuesArray", npt.NDArray[np.float64], npt.NDArray[np.float32])
 
@@ -131,8 +130,6 @@ def _check(index: CatalogueIndex, request: SuggestionRequest) -> int | None:
     unknown_regions = [r for r in request.regions or [] if r not in index.country_groups]
     if unknown_regions:
         raise RequestError("regions", f"unknown region(s) {unknown_regions}; known: {sorted(index.country_groups)}")
-    if request.kinds and not set(request.kinds) <= KINDS:
-        raise RequestError("kinds", f"unknown kind(s) {sorted(set(request.kinds) - KINDS)}; known: {sorted(KINDS)}")
     if request.requester_id is None:
         return None
     if request.requester_id not in index.row_of:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache, partial
 
 import numpy as np
@@ -48,9 +49,6 @@ N_EVIDENCE_PARTNERS = 5
 N_KEYWORDS = 8
 # Country and kind filter masks kept per Matcher (a request's filters repeat; each mask is n bytes).
 FILTER_MASK_CACHE_SIZE = 256
-# Texts whose query vectors a Matcher keeps (a request's text is embedded once, and the evaluation hands its
-# ideas' vectors over in advance); a vector is 1.5 kB.
-TEXT_VECTOR_CACHE_SIZE = 4096
 
 def _institution(index: CatalogueIndex, row: int) -> SuggestedInstitution:
     info = index.institutions[row]
@@ -143,11 +141,7 @@ class Matcher:
         self.embedder = embedder
         # holds the index, never this Matcher: a cycle through a Matcher would outlive it once frozen (gc.freeze)
         self._filter_masks = cached_filter_mask(index)
-        self._text_vectors = lru_cache(maxsize=TEXT_VECTOR_CACHE_SIZE)(self._embed_text)
         self._known_vectors: dict[str, npt.NDArray[np.float32]] = {}
-
-    def _embed_text(self, text: str) -> npt.NDArray[np.float32]:
-        return self.embedder.encode_queries([text])[0]
 
     def know_text_vectors(self, vectors: Mapping[str, npt.NDArray[np.float32]]) -> None:
         """Query vectors of texts embedded in advance (the evaluation embeds its ideas in one batch, through
@@ -159,7 +153,7 @@ class Matcher:
         if not text or not text.strip():
             return None
         known = self._known_vectors.get(text)
-        return known if known is not None else self._text_vectors(text)
+        return known if known is not None else self.embedder.encode_queries([text])[0]
 
     def rank(self, request: SuggestionRequest, base_profile: ScoringProfile) -> Ranking:
         """Rank every eligible candidate of ``request`` under ``base_profile`` (plus the request's overrides):
@@ -175,7 +169,7 @@ class Matcher:
                        text_vector=text_vector, masks=self._filter_masks, weights=weights)
         if ranking.query.requester_row is None and weights[COMPONENTS.index("network")]:
             notes.append("The requester is not in the catalogue: network proximity is 0 for every candidate.")
-        return Ranking(**{**ranking.__dict__, "notes": [*ranking.notes, *notes]})
+        return replace(ranking, notes=[*ranking.notes, *notes])
 
     def suggest(self, request: SuggestionRequest, base_profile: ScoringProfile) -> SuggestionResponse:
         """Rank eligible candidates for ``request`` under ``base_profile`` (plus the request's overrides), re-rank

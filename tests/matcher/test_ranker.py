@@ -3,15 +3,13 @@ scoring through the ranking core, and every suggestion explained by per-feature 
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
-from matcher.evaluation import VALIDATION_CUTOFF, evaluate, idea_task, profile_scorer
+from matcher.evaluation import TRAINING_CUTOFF, VALIDATION_CUTOFF, evaluate, idea_task, profile_scorer
 from matcher.learn import train_ranker
 from matcher.profiles import load_default_profiles
 from matcher.ranker import FEATURES, model_id
@@ -23,8 +21,6 @@ from matcher.weights import (
     to_scoring_profile,
     update_profile,
 )
-
-TRAINING_CUTOFF = dt.date(2023, 1, 1)
 
 
 @pytest.fixture
