@@ -8,7 +8,7 @@ Ties with the requester are scored neutrally here; the ranking core applies the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,9 @@ class Query:
     # the past projects nearest the vector (columns) and their weights (signals.similar_projects)
     similar_cols: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     similar_weights: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # (n_items,) cosine of every evidence item (projects first) with the vector, computed once per request:
+    # the focused thematic value and the similar past projects both read it
+    item_cosines: npt.NDArray[np.float32] | None = None
 
 
 class Component(Protocol):
@@ -47,10 +50,11 @@ class Component(Protocol):
         ...
 
 
-def focused_similarity(index: CatalogueIndex, vector: npt.NDArray[np.float32]) -> FloatArray:
-    """(n,) each institution's closeness to ``vector`` through its own closest evidence: the mean of its
-    ``AREA_TOP_ITEMS`` best weighted item cosines (the rule of area strength), 0 without evidence."""
-    return top_k_row_means(index.owners, (index.evidence_vectors @ vector).astype(np.float64), AREA_TOP_ITEMS)
+def focused_similarity(index: CatalogueIndex, item_cosines: npt.NDArray[np.floating[Any]]) -> FloatArray:
+    """(n,) each institution's closeness to the query through its own closest evidence (``item_cosines``: of
+    every evidence item with the query vector): the mean of its ``AREA_TOP_ITEMS`` best weighted item cosines
+    (the rule of area strength), 0 without evidence."""
+    return top_k_row_means(index.owners, np.asarray(item_cosines, dtype=np.float64), AREA_TOP_ITEMS)
 
 
 class Thematic:
@@ -64,7 +68,8 @@ class Thematic:
         if query.vector is None:
             return np.zeros(len(rows))
         if query.focused:
-            return rank_percentile(focused_similarity(index, query.vector), index.has_evidence)[rows]
+            cosines = query.item_cosines if query.item_cosines is not None else index.evidence_vectors @ query.vector
+            return rank_percentile(focused_similarity(index, cosines), index.has_evidence)[rows]
         return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 
 

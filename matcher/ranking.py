@@ -117,10 +117,19 @@ def focus_vector(index: CatalogueIndex, row: int, area_cols: list[int]) -> npt.N
     return (pooled / norm).astype(np.float32) if norm > 0 else None
 
 
-def _check(index: CatalogueIndex, request: SuggestionRequest) -> int | None:
-    """The request's names checked against the index (``RequestError`` naming the field); the requester's row."""
+def request_programme(index: CatalogueIndex, request: SuggestionRequest) -> dict[str, Any]:
+    """The programme the request names; ``RequestError`` for an unknown one, or none (a request made for a call
+    is given its call's programme before it is ranked: api/routes/calls.py)."""
+    if request.programme is None:
+        raise RequestError("programme", f"no programme given; known: {sorted(index.programmes)}")
     if request.programme not in index.programmes:
         raise RequestError("programme", f"unknown programme {request.programme!r}; known: {sorted(index.programmes)}")
+    return index.programmes[request.programme]
+
+
+def _check(index: CatalogueIndex, request: SuggestionRequest) -> int | None:
+    """The request's names checked against the index (``RequestError`` naming the field); the requester's row."""
+    request_programme(index, request)
     unknown = [a for a in request.areas if a not in index.area_keys]
     if unknown:
         raise RequestError("areas", f"unknown area(s) {unknown}; known: {index.area_keys}")
@@ -157,13 +166,14 @@ def resolve_query(index: CatalogueIndex, request: SuggestionRequest,
     if vector is None:
         notes.append("No research evidence, text or area to compare with: thematic similarity is 0.")
     strength = index.area_strength[row] if row is not None and index.has_evidence[row] else None
-    similar_cols, similar_weights = (similar_projects(index.project_vectors, index.project_has_text,
-                                                      index.project_decay, vector) if vector is not None
+    item_cosines = index.evidence_vectors @ vector if vector is not None else None
+    similar_cols, similar_weights = (similar_projects(item_cosines[: len(index.projects)], index.project_has_text,
+                                                      index.project_decay) if item_cosines is not None
                                      else (np.zeros(0, dtype=np.intp), np.zeros(0)))
-    family = index.programmes[request.programme].get("family", "")
+    family = request_programme(index, request).get("family", "")
     return Query(vector=vector, area_cols=area_cols, requester_row=row, requester_strength=strength,
                  programme_family=family, focused=bool(area_cols), similar_cols=similar_cols,
-                 similar_weights=similar_weights), notes
+                 similar_weights=similar_weights, item_cosines=item_cosines), notes
 
 
 def filter_mask(index: CatalogueIndex, countries: frozenset[str] | None, kinds: frozenset[str] | None
@@ -186,7 +196,7 @@ def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requeste
     """Rows that may be ranked: under ``eligibility="programme"`` the programme's partner countries and
     default kinds, under ``"all"`` every institution; then the request's filters (countries or regions,
     kinds, exclude) and never the requester. ``masks``: a cached :func:`filter_mask` of ``index``."""
-    programme = index.programmes[request.programme]
+    programme = request_programme(index, request)
     countries: set[str] | None = None
     if request.eligibility == "programme":
         countries = set().union(*programme["partner_countries"].values()) if programme["partner_countries"] \

@@ -103,14 +103,13 @@ def regional_partnership_weights(partnerships: Sequence[Mapping[str, Any]], *, r
     return out
 
 
-def similar_projects(project_vectors: npt.NDArray[np.float32], project_has_text: npt.NDArray[np.bool_],
-                     project_decay: FloatArray, vector: npt.NDArray[np.float32], *,
-                     n_projects: int = N_SIMILAR_PROJECTS, min_cosine: float = MIN_SIMILAR_COSINE
-                     ) -> tuple[IntArray, FloatArray]:
-    """The past projects nearest ``vector`` (columns, best first) and their weights: cosine above
-    ``min_cosine``, rescaled to (0, 1], times the project's recency factor."""
-    sims = project_vectors @ vector
-    sims = np.where(project_has_text, sims, -1.0)
+def similar_projects(project_cosines: npt.NDArray[np.floating[Any]], project_has_text: npt.NDArray[np.bool_],
+                     project_decay: FloatArray, *, n_projects: int = N_SIMILAR_PROJECTS,
+                     min_cosine: float = MIN_SIMILAR_COSINE) -> tuple[IntArray, FloatArray]:
+    """The past projects nearest the query (columns, best first; ``project_cosines``: every project's cosine
+    with the query vector) and their weights: cosine above ``min_cosine``, rescaled to (0, 1], times the
+    project's recency factor."""
+    sims = np.where(project_has_text, project_cosines, -1.0)
     k = min(n_projects, len(sims))
     if k == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0)
@@ -123,17 +122,26 @@ def similar_projects(project_vectors: npt.NDArray[np.float32], project_has_text:
 
 def top_k_row_means(owners: sp.csr_matrix, item_scores: FloatArray, k: int) -> FloatArray:
     """(n,) per row of ``owners`` (n, n_items; the item's weight in its owner's row), the mean of its ``k``
-    best ``item score × min(weight, 1)``; 0 for a row without items. Vectorised over all rows (a lexsort of
-    the non-zeros), the rule of ``evidence.raw_area_strength`` for one query vector."""
+    best ``item score × min(weight, 1)``; 0 for a row without items. The rule of
+    ``evidence.raw_area_strength`` for one query vector, vectorised over all rows: ``k`` rounds of a per-row
+    maximum (``np.maximum.reduceat``), each taking one item per row out, linear in the non-zeros (a sort of
+    them was most of a focused request's time)."""
     n = owners.shape[0]
     if owners.nnz == 0:
         return np.zeros(n)
-    row_ids = np.repeat(np.arange(n), np.diff(owners.indptr))
-    values = item_scores[owners.indices] * np.minimum(owners.data, 1.0)
-    order = np.lexsort((-values, row_ids))
-    ranked_rows = row_ids[order]
-    position = np.arange(len(order)) - owners.indptr[ranked_rows]
-    best = position < k
-    sums = np.bincount(ranked_rows[best], weights=values[order][best], minlength=n)
-    counts = np.minimum(np.diff(owners.indptr), k)
-    return np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
+    lengths = np.diff(owners.indptr)
+    nonempty = np.flatnonzero(lengths)
+    row_ids = np.repeat(np.arange(len(nonempty)), lengths[nonempty])  # position among the non-empty rows
+    remaining = item_scores[owners.indices] * np.minimum(owners.data, 1.0)
+    sums = np.zeros(len(nonempty))
+    for round_ in range(k):
+        best = np.maximum.reduceat(remaining, owners.indptr[nonempty])
+        left = lengths[nonempty] > round_
+        sums[left] += best[left]
+        if round_ + 1 < k:  # take out each row's first maximal item
+            hit = np.flatnonzero(remaining == best[row_ids])
+            first = hit[np.r_[True, row_ids[hit][1:] != row_ids[hit][:-1]]]
+            remaining[first] = -np.inf
+    out = np.zeros(n)
+    out[nonempty] = sums / np.minimum(lengths[nonempty], k)
+    return out
