@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, check_X_y
 
 from matcher.evaluation import VALUES_ONLY, EvalQuery, evaluation_programme, query_values
 from matcher.metrics import ndcg_at_k
-from matcher.ranker import CATEGORICAL, FEATURES, feature_matrix, model_id
+from matcher.ranker import CATEGORICAL, FEATURES, RERANK_DEPTH, feature_matrix, model_id
 from matcher.suggest import Matcher
 from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile, SuggestionRequest, TiePreference
 
@@ -172,7 +172,8 @@ def learn_profile(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scori
 
 # --- the learned ranker (LightGBM LambdaRank; the model and its features: matcher/ranker.py) -------------------
 
-# Per training query: hard negatives from the top of the base profile's ranking, random ones from the rest.
+# Per training query: hard negatives from the top of the base profile's ranking, random ones from the rest of
+# the shortlist the model re-orders (ranker.RERANK_DEPTH).
 N_RANKER_HARD_NEGATIVES = 150
 N_RANKER_RANDOM_NEGATIVES = 50
 RANKER_PARAM_GRID: tuple[dict[str, Any], ...] = (
@@ -199,9 +200,12 @@ def _query_groups(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scori
         blocked[query.exclude] = True
         scores = ranking.full_scores(index.n)  # the base profile's, as the core ranked them
         scores[blocked] = -np.inf
-        top = np.argpartition(-scores, N_RANKER_HARD_NEGATIVES)[:N_RANKER_HARD_NEGATIVES]
-        rest = np.flatnonzero(~blocked)
-        rest = rest[~np.isin(rest, top)]
+        # the model only ever re-orders the first stage's best RERANK_DEPTH: its negatives come from there
+        depth = min(RERANK_DEPTH, len(scores))
+        shortlist = np.argpartition(-scores, depth - 1)[:depth]
+        shortlist = shortlist[np.isfinite(scores[shortlist])]
+        shortlist = shortlist[np.argsort(-scores[shortlist], kind="stable")]
+        top, rest = shortlist[:N_RANKER_HARD_NEGATIVES], shortlist[N_RANKER_HARD_NEGATIVES:]
         random_neg = rng.choice(rest, size=min(N_RANKER_RANDOM_NEGATIVES, len(rest)), replace=False)
         rows = np.concatenate([query.truth, top, random_neg]).astype(np.intp)
         xs.append(feature_matrix(values[rows], index=index, query=ranking.query, rows=rows))
@@ -261,7 +265,8 @@ def train_ranker(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scorin
     import lightgbm
 
     provenance = {
-        "method": "LightGBM LambdaRank over the component values and further features",
+        "method": "LightGBM LambdaRank over the component values and further features, re-ranking the base "
+                  f"profile's best {RERANK_DEPTH}",
         "features": list(FEATURES), "categorical": list(CATEGORICAL), "params": RANKER_PARAM_GRID[best],
         "fold_ndcg@10": {str(p): round(v, 4) for p, v in means.items()}, "param_grid": list(RANKER_PARAM_GRID),
         "gain": {name: round(float(g), 2) for name, g in sorted(zip(FEATURES, gains, strict=True),

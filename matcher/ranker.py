@@ -2,6 +2,10 @@
 further features of each candidate (its kind and region, the requester's region, same country, popularity,
 degree, years since its last project, evidence, programme family).
 
+It re-ranks: the weight profile it was trained over (its first stage, stored with it) ranks every eligible
+candidate, and the model orders that ranking's best ``RERANK_DEPTH`` (every page a request can reach), so a
+request costs a weighted sum over all candidates and a model over a thousand, not a model over sixty thousand.
+
 The model is a profile kind of its own: its text, feature list, training-data hash and parameters are stored
 with a weight-profile version (``learn.train_ranker`` fits it), which officers compare and publish like any
 other; every suggestion it scores is explained by per-feature contributions (``pred_contrib``, TreeSHAP).
@@ -21,6 +25,7 @@ import numpy.typing as npt
 
 from matcher.components import IntArray, Query
 from matcher.engine import CENTRAL_ASIA, EU27, HE_ASSOCIATED, CatalogueIndex, FloatArray
+from matcher.ranking import WeightScorer
 from matcher.types import COMPONENTS
 
 logger = logging.getLogger(__name__)
@@ -34,6 +39,9 @@ EXTRA_FEATURES = ("candidate_kind", "candidate_region", "requester_region", "sam
 FEATURES = (*COMPONENTS, *EXTRA_FEATURES)
 CATEGORICAL = ("candidate_kind", "candidate_region", "requester_region", "programme_family")
 NO_PROJECT_YEARS = 20.0  # years since the last project of an institution with none
+# The first stage's best candidates that the model re-orders: every page a request can reach (offset <= 1000,
+# k <= 100; see matcher.types.SuggestionRequest).
+RERANK_DEPTH = 1100
 
 
 def _region(country: str, groups: dict[str, frozenset[str]]) -> int:
@@ -129,6 +137,36 @@ class LearnedScorer:
         X = feature_matrix(values, index=index, query=query, rows=rows)
         contrib = np.asarray(self.booster.predict(X, pred_contrib=True), dtype=np.float64)
         return contrib[:, :-1], contrib[:, -1]
+
+
+@dataclass(frozen=True)
+class RerankingScorer:
+    """A learned ranker behind its first stage (``ranking.Scorer``): ``first_stage`` scores every candidate,
+    ``model`` re-scores the best ``depth`` of them. The rest keep the first stage's order below every
+    re-scored one (their scores are the first stage's, shifted; no page shows them)."""
+
+    first_stage: WeightScorer
+    model: LearnedScorer
+    depth: int = RERANK_DEPTH
+
+    def shortlist(self, values: npt.NDArray[np.floating[Any]]) -> IntArray:
+        """Positions of the candidates the model scores: the first stage's best ``depth`` (all when fewer)."""
+        base = self.first_stage.predict(values)
+        if len(base) <= self.depth:
+            return np.arange(len(base), dtype=np.intp)
+        return np.argpartition(-base, self.depth - 1)[: self.depth].astype(np.intp)
+
+    def predict(self, values: npt.NDArray[np.floating[Any]], *, index: CatalogueIndex, query: Query,
+                rows: IntArray) -> FloatArray:
+        """The model's scores of the shortlisted candidates; the others below them, in first-stage order."""
+        base = self.first_stage.predict(values)
+        top = self.shortlist(values)
+        learned = self.model.predict(values[top], index=index, query=query, rows=rows[top])
+        if len(top) == len(base):
+            return learned
+        out = base - base.max() + (learned.min() if len(learned) else 0.0) - 1.0
+        out[top] = learned
+        return out
 
 
 def model_id(model_text: str) -> str:

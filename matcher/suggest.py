@@ -16,7 +16,7 @@ from embeddings.base import Embedder
 from matcher.components import Query, adamic_adar
 from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray
 from matcher.evidence import area_strength_of
-from matcher.ranker import EXTRA_FEATURES, LearnedScorer, feature_matrix, ranker_for
+from matcher.ranker import EXTRA_FEATURES, LearnedScorer, RerankingScorer, feature_matrix, ranker_for
 from matcher.ranking import FilterMask, Ranking, RequestError, WeightScorer, eligible_rows, filter_mask, rank
 from matcher.types import (
     COMPONENTS,
@@ -160,11 +160,11 @@ class Matcher:
         the one ranking path of suggestions, the evaluation, the slider estimate and learning."""
         profile = resolve_profile(base_profile, request)
         text_vector = self.text_vector(request.text)
-        if profile.kind == "learned":
-            ranking = rank(self.index, request, scorer=learned_scorer(profile), ties=profile.ties,
-                           text_vector=text_vector, masks=self._filter_masks)
-            return ranking
         weights, notes = request_weights(profile, request)
+        if profile.kind == "learned":  # the model re-ranks its first stage, the profile's weights (ranker.py)
+            scorer = RerankingScorer(WeightScorer(weights), learned_scorer(profile))
+            return rank(self.index, request, scorer=scorer, ties=profile.ties, text_vector=text_vector,
+                        masks=self._filter_masks)
         ranking = rank(self.index, request, scorer=WeightScorer(weights), ties=profile.ties,
                        text_vector=text_vector, masks=self._filter_masks, weights=weights)
         if ranking.query.requester_row is None and weights[COMPONENTS.index("network")]:
@@ -267,7 +267,8 @@ class Matcher:
         keywords: dict[str, str] = {}  # casefolded -> as written, first spelling wins
         if query.vector is not None and len(own):
             with_text = own[index.project_has_text[own]]
-            sims = index.project_vectors[with_text] @ query.vector
+            sims = query.item_cosines[with_text] if query.item_cosines is not None else (
+                index.project_vectors[with_text] @ query.vector)
             for k in np.argsort(-sims)[:N_EVIDENCE_PROJECTS]:
                 j = int(with_text[k])
                 matching.append(_project(index, j, float(sims[k])))
@@ -293,7 +294,8 @@ class Matcher:
         items: list[ItemEvidence] = []
         if query.vector is not None:
             evidence, weights = index.evidence_of(row)
-            sims = index.evidence_vectors[evidence] @ query.vector
+            sims = query.item_cosines[evidence] if query.item_cosines is not None else (
+                index.evidence_vectors[evidence] @ query.vector)
             # focused: the items the thematic value rests on (best weighted cosines), else the closest ones
             order = np.argsort(-(sims * np.minimum(weights, 1.0) if query.focused else sims), kind="stable")
             items = [item_evidence(index, int(evidence[k]), float(sims[k])) for k in order[:N_EVIDENCE_ITEMS]]

@@ -71,3 +71,25 @@ def test_a_stored_ranker_scores_and_explains_every_suggestion(trained, loaded: E
     assert len(result.per_query) == min(3, len(queries))
     scores = profile_scorer(matcher, profile)(query)
     assert np.isfinite(scores).sum() == matcher.index.n - 1  # everyone but the requester
+
+
+def test_the_model_reorders_only_its_first_stage_shortlist(trained, loaded: Engine) -> None:
+    matcher, queries, base, model, provenance = trained
+    from matcher.ranker import RerankingScorer, load_ranker
+    from matcher.ranking import WeightScorer
+    from matcher.suggest import request_weights
+
+    request = queries[0].request()
+    values_only = matcher.rank(request, base)
+    weights, _ = request_weights(base, request)
+    depth = 7
+    scorer = RerankingScorer(WeightScorer(weights), load_ranker(model), depth=depth)
+    scores = scorer.predict(values_only.values, index=matcher.index, query=values_only.query, rows=values_only.rows)
+    first = values_only.values @ weights
+    order = np.argsort(-scores, kind="stable")
+    assert first[order[:depth]].min() >= first[order[depth:]].max() - 1e-12  # the first stage's best, on top
+    rest = order[depth:]
+    assert np.all(np.diff(first[rest]) <= 1e-12)  # the others keep the first stage's order, below
+    learned = load_ranker(model).predict(values_only.values[order[:depth]], index=matcher.index,
+                                         query=values_only.query, rows=values_only.rows[order[:depth]])
+    assert np.allclose(np.sort(learned)[::-1], scores[order[:depth]])  # the model's own scores on the shortlist
