@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Hashable
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
@@ -9,8 +10,10 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
 
+from seed_data.calls import CallStatus
 from seed_data.safe_text import SAFE_LINE, SAFE_TEXT
 from seed_data.tables import (
+    CALL_TOPIC_ID_MAX_LENGTH,
     INSTITUTION_ID_MAX_LENGTH,
     MAX_SQL_INT,
     PROFILE_REF_PATTERN,
@@ -48,6 +51,7 @@ ProgrammeKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAM
 AreaKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
 AreaKeys = Annotated[list[AreaKey], AfterValidator(_unique)]
 InstitutionId = Annotated[str, StringConstraints(min_length=1, max_length=INSTITUTION_ID_MAX_LENGTH), SAFE_LINE]
+CallTopicId = Annotated[str, StringConstraints(min_length=1, max_length=CALL_TOPIC_ID_MAX_LENGTH), SAFE_LINE]
 CountryCode = Annotated[str, StringConstraints(min_length=1, max_length=10), SAFE_LINE]
 # Numbers in request bodies are strict: JSON true is no number, and 1.5 is no count.
 Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)]
@@ -124,7 +128,13 @@ class SuggestionRequest(BaseModel):
     requester_id: InstitutionId | None = Field(default=None, description="Catalogue id of the requesting institution")
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX_LENGTH), SAFE_TEXT] | None = Field(
         default=None, description="A project idea, or the profile of an institution not in the catalogue")
-    programme: ProgrammeKey = Field(description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
+    programme: ProgrammeKey | None = Field(
+        default=None, description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri; may be left out when "
+                                  "`call` is given (the call's programme; given both, they must agree)")
+    call: CallTopicId | None = Field(
+        default=None, description="Topic id of an open EU call (GET /calls), e.g. HORIZON-CL6-2027-02-FARM2FORK-01: "
+                                  "its title and text are the idea (after any `text` given), its programme the "
+                                  "programme")
     areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS,
                             description="Priority-area keys, e.g. water, ai; each once")
     countries: Annotated[list[CountryCode], AfterValidator(_unique)] | None = Field(
@@ -160,8 +170,11 @@ class SuggestionRequest(BaseModel):
 
     @model_validator(mode="after")
     def _needs_a_requester(self) -> SuggestionRequest:
-        if not self.requester_id and not (self.text and self.text.strip()):
-            raise ValueError("give requester_id (a catalogue institution) or text (a profile or project idea)")
+        if not self.requester_id and not (self.text and self.text.strip()) and not self.call:
+            raise ValueError("give requester_id (a catalogue institution), text (a profile or project idea) or call "
+                             "(a call topic id)")
+        if self.programme is None and self.call is None:
+            raise ValueError("give programme (e.g. horizon-europe) or call (a call topic id, whose programme is used)")
         return self
 
     model_config = {
@@ -272,7 +285,20 @@ class PartnerSuggestion(BaseModel):
     evidence: Evidence
 
 
+class SuggestionCall(BaseModel):
+    """The call a suggestion request was made for (its topic, programme, action type and deadline)."""
+
+    topic_id: str
+    title: str
+    programme: str = Field(description="The portal's programme name")
+    action_type: str = Field(description="RIA, IA, CSA, MSCA, ERC, EIC or other")
+    deadline: dt.date | None
+    status: CallStatus = Field(description="open, forthcoming or closed, as of the day of the answer")
+    url: str | None
+
+
 class SuggestionResponse(BaseModel):
+    call: SuggestionCall | None = Field(default=None, description="The call the request named, if any")
     requester: SuggestedInstitution | None
     requester_has_research_evidence: bool
     programme: str

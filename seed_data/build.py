@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from seed_data import files
+from seed_data.calls import CALLS_FILE, CALLS_SOURCE, calls_report, read_calls
 from seed_data.evidence import field_text, item_id, item_identity, partnership_id, project_item_text, unit_text
 from seed_data.kz_web import (
     KzWebData,
@@ -787,6 +788,8 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     report[REFERENCE_WEB] = beyond
     report["evidence"] = _evidence_report(institutions, types)
     report["evidence_by_country_group"] = _evidence_by_group(institutions, groups)
+    calls = read_calls(raw / CALLS_SOURCE)  # open and forthcoming EU call topics, cleaned (seed_data/calls.py)
+    report["calls"] = calls_report(calls)
     out.mkdir(parents=True, exist_ok=True)
     files.write_jsonl_gz(out / "institutions.jsonl.gz", sorted(institutions, key=lambda r: r["id"]))
     files.write_jsonl_gz(out / "projects.jsonl.gz", [_project_row(p) for _, p in sorted(projects.items())])
@@ -803,6 +806,7 @@ def build_catalogue(raw: Path, out: Path, *, reference_dir: Path = REFERENCE_DIR
     files.write_json(out / "priority_areas.json", area_rows)
     files.write_json(out / "programmes.json", programme_rows)
     files.write_json(out / "country_groups.json", {k: v.model_dump() for k, v in sorted(groups_spec.items())})
+    files.write_jsonl_gz(out / CALLS_FILE, calls)
     files.write_json(out / "build_report.json", report)
     return report
 

@@ -26,9 +26,11 @@ from typing import Any
 from sqlalchemy import Column, Enum, Table, bindparam, delete, insert, select, update
 from sqlmodel import Session, col
 
+from seed_data.calls import CALLS_FILE
 from seed_data.evidence import refresh_evidence_flags
 from seed_data.files import DATA_DIR, read_csv_gz, read_json, read_jsonl_gz
 from seed_data.tables import (
+    Call,
     CatalogueLoad,
     EvidenceItem,
     Institution,
@@ -103,6 +105,7 @@ class LoadReport:
     participations: TableCounts = field(default_factory=TableCounts)
     evidence_items: TableCounts = field(default_factory=TableCounts)
     partnerships: TableCounts = field(default_factory=TableCounts)
+    calls: TableCounts = field(default_factory=TableCounts)
 
     @property
     def n_changed(self) -> int:
@@ -223,6 +226,7 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
     twice, or a participation naming a project or institution that is neither in the files nor in the
     database, so that a bad catalogue fails before the first batch is committed.
     """
+    plan = [step for step in plan if step.present(data_dir)]
     for step in plan:
         if not (data_dir / step.file_name).is_file():
             raise CatalogueError(
@@ -368,8 +372,15 @@ class _Step:
     merge: Callable[[Row, Row], Row] | None = None
     references: tuple[tuple[str, str], ...] = ()  # (column, attr of the step whose rows it names)
     # Rows of the shipped catalogue (origin "catalogue") that the files no longer hold are deleted: a fact
-    # the build now rejects must not stay behind. Only for tables whose rows carry an origin.
+    # the build now rejects must not stay behind. For tables whose rows carry an origin, or (calls) whose
+    # rows all come from the catalogue.
     prune_catalogue_rows: bool = False
+    # A file catalogues built before it existed lack (calls): such a catalogue loads without it.
+    optional: bool = False
+
+    def present(self, data_dir: Path) -> bool:
+        """Whether this step has a file to load in ``data_dir`` (a missing required file is an error)."""
+        return not self.optional or (data_dir / self.file_name).is_file()
 
 
 _PLAN = [
@@ -384,6 +395,7 @@ _PLAN = [
     _Step("partnerships", PARTNERSHIPS_FILE, table_of(Partnership), _keep_imported,
           references=(("institution_id", "institutions"), ("partner_id", "institutions")),
           prune_catalogue_rows=True),
+    _Step("calls", CALLS_FILE, table_of(Call), prune_catalogue_rows=True, optional=True),
 ]
 _REFERENCED = {"project_id": "project", "institution_id": "institution", "partner_id": "institution"}
 
@@ -393,7 +405,9 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
 
     Tables load parents first (priority areas, programmes, institutions, projects, participations), in
     batches of ``BATCH_SIZE`` rows, each committed. Loading the same files twice changes nothing and reports
-    0 inserted / 0 updated. Rows that are in the database but not in the files are left alone.
+    0 inserted / 0 updated. Rows that are in the database but not in the files are left alone, except shipped
+    evidence items and partnerships, and call topics (``calls.jsonl.gz``: a call the source no longer lists is
+    deleted); a catalogue built before calls existed has no calls file and loads without it.
 
     Institutions keep their owner-supplied profile (``profile_owner``, ``profile_owner_updated``); one that
     came from an office import (an ``import:`` provenance entry) also keeps its ``OFFICE_FIELDS`` and gets
@@ -415,6 +429,9 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
     report = LoadReport()
     with _Progress(enabled=show_progress) as progress:
         for step in _PLAN:
+            if not step.present(data_dir):
+                logger.info("%s: no %s in %s, nothing loaded", step.attr, step.file_name, data_dir)
+                continue
             shipped, rows = _read_rows(data_dir, step.file_name, step.table)
             counts: TableCounts = getattr(report, step.attr)
             advance = progress.task(step.attr, total=totals[step.attr])
@@ -451,12 +468,14 @@ def _refresh_office_evidence_flags(*, session: Session) -> None:
 def _prune(*, session: Session, data_dir: Path, step: _Step) -> int:
     """Delete rows of the shipped catalogue (origin "catalogue") that ``step``'s file no longer holds."""
     table = step.table
+    (key,) = table.primary_key.columns
     _, rows = _read_rows(data_dir, step.file_name, table)
-    shipped = {row["id"] for row in rows}
-    stored = set(session.execute(select(table.c.id).where(table.c.origin == ItemOrigin.catalogue.value)).scalars())
-    stale = sorted(stored - shipped)
+    shipped = {row[key.name] for row in rows}
+    stored_rows = select(key).where(table.c.origin == ItemOrigin.catalogue.value) if "origin" in table.c \
+        else select(key)
+    stale = sorted(set(session.execute(stored_rows).scalars()) - shipped)
     for start in range(0, len(stale), BATCH_SIZE):
-        session.execute(delete(table).where(table.c.id.in_(stale[start : start + BATCH_SIZE])))
+        session.execute(delete(table).where(key.in_(stale[start : start + BATCH_SIZE])))
     session.commit()
     return len(stale)
 
@@ -465,6 +484,8 @@ def source_digest(data_dir: Path) -> str:
     """sha256 hex digest of the shipped catalogue files a load reads (their names and bytes)."""
     digest = hashlib.sha256()
     for step in _PLAN:
+        if not step.present(data_dir):
+            continue
         digest.update(step.file_name.encode("utf-8") + b"\0")
         with open(data_dir / step.file_name, "rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())

@@ -279,6 +279,44 @@ class Programme(SQLModel, table=True):
     sources: list[str] = _json_list()
 
 
+
+CALL_TOPIC_ID_MAX_LENGTH = 100
+
+
+class Call(SQLModel, table=True):
+    """An open or forthcoming EU call topic (Funding & Tenders portal), as the calls an office applies to.
+
+    ``programme`` is the portal's programme name ("Horizon Europe", "LIFE"); ``programme_key`` our programme
+    key where one exists ("horizon-europe"), else ``None``. ``action_type`` is one of ``ACTION_TYPES``, read
+    from the portal's type of action (``types_of_action``, kept raw). ``portal_status`` is the portal's status
+    when the source was fetched; whether a call is open *today* is ``seed_data.calls.call_status``. ``text``
+    is the clean description (objective, scope, expected outcomes) and ``conditions`` the clean admissibility
+    and eligibility text. Budgets are in EUR.
+    """
+
+    __tablename__ = "call_topic"
+
+    topic_id: str = Field(primary_key=True, max_length=CALL_TOPIC_ID_MAX_LENGTH)
+    title: str = Field(max_length=500)
+    programme: str = Field(max_length=200)
+    programme_key: str | None = Field(default=None, max_length=40, index=True)
+    cluster: str | None = Field(default=None, max_length=40, index=True)
+    call_identifier: str | None = Field(default=None, max_length=CALL_TOPIC_ID_MAX_LENGTH)
+    call_title: str | None = Field(default=None, max_length=1000)
+    action_type: str = Field(max_length=10, index=True)  # an ACTION_TYPES value
+    types_of_action: str | None = Field(default=None, max_length=200)
+    deadline: dt.date | None = Field(default=None, index=True)
+    deadline_model: str | None = Field(default=None, max_length=40)  # single-stage, two-stage, multiple cut-off
+    portal_status: str | None = Field(default=None, max_length=20)  # open, forthcoming, closed (when fetched)
+    budget_min: float | None = None
+    budget_max: float | None = None
+    expected_grants: int | None = None
+    keywords: list[str] = _json_list()
+    text: str
+    conditions: str | None = None
+    url: str | None = Field(default=None, max_length=SOURCE_MAX_LENGTH)
+
+
 # --- weight profiles, API keys, feedback ------------------------------------------------------------------
 
 # Versions, ids and caps that come from requests must fit a 32-bit SQL INTEGER (PostgreSQL ``integer``);

@@ -11,6 +11,7 @@ clients (API keys) that are waiting: see :class:`FairRankingGate`.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 import os
@@ -33,9 +34,10 @@ from api.auth import OfficeKey, auth_responses
 from api.caches import PROFILE_CHANGES, TTLCache
 from api.deps import get_engine, get_matcher
 from api.errors import InvalidRequest
+from api.routes.calls import TodayDep, call_notes, resolve_call
 from api.schemas import problem_responses
 from matcher.suggest import Matcher, RequestError
-from matcher.types import ScoringProfile, SuggestionRequest, SuggestionResponse
+from matcher.types import ScoringProfile, SuggestionCall, SuggestionRequest, SuggestionResponse
 from matcher.weights import InvalidProfile, ProfileNotFound, format_ref, resolve_for_request, to_scoring_profile
 
 router = APIRouter(prefix="/suggestions", tags=["suggestions"])
@@ -292,22 +294,39 @@ def _answer_cache(app: FastAPI, matcher: Matcher) -> AnswerCache:
     return cache
 
 
+def _programme(body: SuggestionRequest) -> str:
+    """The programme a request ranks under (a request for a call has its call's once ``_resolve_call`` ran)."""
+    if body.programme is None:  # the request model requires programme or call, and a call gives one
+        raise InvalidRequest("programme", "give programme (e.g. horizon-europe) or call")
+    return body.programme
+
+
+def _resolve_call(request: Request, body: SuggestionRequest, today: dt.date
+                  ) -> tuple[SuggestionRequest, SuggestionCall | None]:
+    """A request naming a call made ready to rank (in the thread pool): the call read from the database, its
+    text the idea and its programme the programme (``api/routes/calls.py``)."""
+    with Session(get_engine(request)) as session:
+        return resolve_call(session, body, today=today)
+
+
 def _resolve(request: Request, body: SuggestionRequest) -> ResolvedProfile:
     """The version ``body`` scores with, read from the database (in the thread pool) and cached."""
     count = PROFILE_CHANGES.count  # read before the row: a publish flushed meanwhile voids the entry
+    programme = _programme(body)
     with Session(get_engine(request)) as session:
         try:
-            version = resolve_for_request(body.programme, body.profile, session=session)
+            version = resolve_for_request(programme, body.profile, session=session)
         except (ProfileNotFound, InvalidProfile) as exc:
             raise InvalidRequest("programme" if body.profile is None else "profile", str(exc)) from exc
         assert version.id is not None
         resolved = ResolvedProfile(version.id, version.programme, format_ref(version), to_scoring_profile(version))
-    _profile_cache(request.app).put((body.programme, body.profile), resolved, count=count)
+    _profile_cache(request.app).put((programme, body.profile), resolved, count=count)
     return resolved
 
 
-def _answer(matcher: Matcher, body: SuggestionRequest, resolved: ResolvedProfile) -> bytes:
-    """Rank (in the thread pool) and serialise."""
+def _answer(matcher: Matcher, body: SuggestionRequest, resolved: ResolvedProfile,
+            call: SuggestionCall | None = None) -> bytes:
+    """Rank (in the thread pool) and serialise; ``call``: the call the request was made for, echoed."""
     try:
         response: SuggestionResponse = matcher.suggest(body, resolved.profile)
     except RequestError as exc:
@@ -315,7 +334,8 @@ def _answer(matcher: Matcher, body: SuggestionRequest, resolved: ResolvedProfile
     notes = response.notes  # the matcher's answer is cached and shared: build a new list, never append
     if resolved.programme != body.programme:
         notes = [*notes, f"Scored with {resolved.ref}, a profile made for {resolved.programme}."]
-    answer = response.model_copy(update={"profile_version_id": resolved.version_id, "notes": notes})
+    notes = [*notes, *call_notes(call)]
+    answer = response.model_copy(update={"profile_version_id": resolved.version_id, "notes": notes, "call": call})
     # Serialised here, once, by pydantic's Rust core: returning the model would make FastAPI validate it
     # again against the response model, which costs more than ranking a cached answer.
     return answer.model_dump_json().encode("utf-8")
@@ -332,21 +352,28 @@ def _queue_full_response() -> dict[int | str, dict[str, Any]]:
 
 @router.post("", response_model=SuggestionResponse,
              responses={**problem_responses(422, 503), **_queue_full_response(), **auth_responses()})
-async def create_suggestions(body: SuggestionRequest, request: Request, api_key: OfficeKey) -> Response:
-    """Rank eligible partners for an institution or a project idea, with each score explained.
+async def create_suggestions(body: SuggestionRequest, request: Request, api_key: OfficeKey,
+                             today: TodayDep) -> Response:
+    """Rank eligible partners for an institution, a project idea or an open call, with each score explained.
 
-    A question asked before is answered from the cache; a new one is ranked when the key's fair turn
-    comes (a 429 with ``Retry-After`` if the key already has its share of rankings running or waiting)."""
+    A request naming a `call` (GET /calls) uses the call's title and text as its idea, after any `text` given,
+    and the call's programme (given both, the programmes must agree); the answer echoes the call. A question
+    asked before is answered from the cache; a new one is ranked when the key's fair turn comes (a 429 with
+    ``Retry-After`` if the key already has its share of rankings running or waiting)."""
     matcher = get_matcher(request)
-    resolved = _profile_cache(request.app).get((body.programme, body.profile))
+    call: SuggestionCall | None = None
+    if body.call is not None:
+        body, call = await run_in_threadpool(_resolve_call, request, body, today)
+    resolved = _profile_cache(request.app).get((_programme(body), body.profile))
     if resolved is None:
         resolved = await run_in_threadpool(_resolve, request, body)
     answers = _answer_cache(request.app, matcher)
-    key = (body.model_dump_json(), resolved.version_id)
+    # the request as ranked (for a call: its text, programme and topic) and the echoed call with its status today
+    key = (body.model_dump_json() + (call.model_dump_json() if call else ""), resolved.version_id)
     answer = answers.get(key)
     if answer is None:
         assert api_key.id is not None
         async with _ranking_gate(request.app).slot(api_key.id, heavy=looks_heavy(body)):
-            answer = await anyio.to_thread.run_sync(_answer, matcher, body, resolved)
+            answer = await anyio.to_thread.run_sync(_answer, matcher, body, resolved, call)
         answers.put(key, answer)
     return Response(answer, media_type="application/json")
