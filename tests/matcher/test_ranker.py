@@ -12,7 +12,9 @@ from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import TRAINING_CUTOFF, VALIDATION_CUTOFF, evaluate, idea_task, profile_scorer
 from matcher.learn import train_ranker
 from matcher.profiles import load_default_profiles
-from matcher.ranker import FEATURES, model_id
+from matcher.ranker import FEATURES, RerankingScorer, load_ranker, model_id
+from matcher.ranking import WeightScorer
+from matcher.suggest import request_weights
 from matcher.types import COMPONENTS
 from matcher.weights import (
     InvalidProfile,
@@ -73,11 +75,8 @@ def test_a_stored_ranker_scores_and_explains_every_suggestion(trained, loaded: E
     assert np.isfinite(scores).sum() == matcher.index.n - 1  # everyone but the requester
 
 
-def test_the_model_reorders_only_its_first_stage_shortlist(trained, loaded: Engine) -> None:
-    matcher, queries, base, model, provenance = trained
-    from matcher.ranker import RerankingScorer, load_ranker
-    from matcher.ranking import WeightScorer
-    from matcher.suggest import request_weights
+def test_the_model_reorders_only_its_first_stage_shortlist(trained) -> None:
+    matcher, queries, base, model, _ = trained
 
     request = queries[0].request()
     values_only = matcher.rank(request, base)

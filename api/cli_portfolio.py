@@ -1,0 +1,176 @@
+"""``partnermatch portfolio``: partners for several requesters at once (``POST /portfolios`` on the command line),
+as a table, JSON, or a CSV/XLSX file for the office."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from openpyxl import Workbook
+from pydantic import ValidationError
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from api import index_store
+from api.cli_common import catalogue_session, console, fail
+from api.errors import InvalidRequest
+from api.routes.portfolios import build_portfolio, resolve_profile_version
+from api.schemas_portfolios import PortfolioRequest, PortfolioResponse, RequesterSelection
+from api.settings import get_settings
+from api.spreadsheet import spreadsheet_cell
+from embeddings.st import load_embedder
+from matcher.suggest import Matcher
+from matcher.weights import ensure_default_profiles
+from seed_data.tables import Institution
+
+logger = logging.getLogger("partnermatch")
+
+EXPORT_COLUMNS = ("requester_id", "requester", "requester_country", "position", "partner_id", "partner",
+                  "partner_country", "partner_kind", "score", "own_rank", "partner_load", "requester_total",
+                  "independent_total", "ratio", "overlap", "shortfall")
+UTF8_BOM = "\ufeff"  # Excel opens a BOM-marked CSV as UTF-8
+
+
+def _resolve_id(session: Session, name: str) -> str:
+    """A catalogue id, or the best search hit for a name or abbreviation."""
+    if session.get(Institution, name) is not None:
+        return name
+    hits = index_store.search_index(get_settings(), session).search(name, limit=1)
+    if not hits:
+        raise fail(f"no institution matches {name!r}; try `partnermatch institutions search`")
+    return hits[0].id
+
+
+def export_rows(answer: PortfolioResponse) -> list[list[Any]]:
+    """One row per (requester, partner); a requester without partners gets one row with its shortfall."""
+    rows: list[list[Any]] = []
+    for r in answer.requesters:
+        head = [r.requester.id, r.requester.name, r.requester.country]
+        tail = [r.total, r.independent_total, r.ratio, r.overlap, r.shortfall]
+        if not r.partners:
+            rows.append([*head, None, None, None, None, None, None, None, None, *tail])
+        for position, p in enumerate(r.partners, start=1):
+            rows.append([*head, position, p.institution.id, p.institution.name, p.institution.country,
+                         p.institution.kind, p.score, p.own_rank, p.load, *tail])
+    return rows
+
+
+def write_export(answer: PortfolioResponse, path: Path) -> None:
+    """``answer`` as CSV (UTF-8 with BOM) or an Excel workbook, by ``path``'s suffix; cells made safe to open."""
+    rows = [[spreadsheet_cell(v) for v in row] for row in export_rows(answer)]
+    if path.suffix.lower() == ".xlsx":
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = "Portfolio"
+        sheet.append(list(EXPORT_COLUMNS))
+        for row in rows:
+            sheet.append(row)
+        sheet.freeze_panes = "A2"
+        book.save(path)
+        return
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow(EXPORT_COLUMNS)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    path.write_text(UTF8_BOM + out.getvalue(), encoding="utf-8")
+
+
+def print_portfolio(answer: PortfolioResponse) -> None:
+    """A rich table: one row per requester, then the spread."""
+    table = Table("requester", "partners (country, score, own rank, shared by)", "total / alone", "overlap",
+                  title=f"Portfolio — {answer.programme}, areas: {', '.join(answer.areas) or 'any'}, k={answer.k}, "
+                        f"c={answer.c}, max per country {answer.max_per_country or '—'} ({answer.n_pool} in the pool)",
+                  show_lines=True)
+    for r in answer.requesters:
+        partners = "\n".join(f"{p.institution.name} ({p.institution.country}, {p.score:.3f}, #{p.own_rank}, "
+                             f"{p.load})" for p in r.partners)
+        if r.shortfall:
+            partners += f"\n[yellow]{len(r.partners)} of {answer.k}: {r.shortfall}[/yellow]"
+        ratio = f" ({r.ratio:.1%})" if r.ratio is not None else ""
+        table.add_row(f"{r.requester.name}\n{r.requester.id}", partners,
+                      f"{r.total:.3f} / {r.independent_total:.3f}{ratio}", f"{r.overlap}/{answer.k}")
+    console.print(table)
+    spread = answer.spread
+    ratio = f" ({answer.ratio:.1%} of the requesters' own top-{answer.k})" if answer.ratio is not None else ""
+    console.print(f"total score {answer.total:.3f}{ratio}; {spread.n_partners} partners in {spread.n_countries} "
+                  f"countries; max load {spread.max_load}, load Gini {spread.load_gini:.2f}; "
+                  f"{answer.n_short} requester(s) short; ranked in {answer.seconds.get('rank', 0):.2f} s, solved in "
+                  f"{answer.seconds.get('solve', 0):.3f} s")
+    for note in answer.notes:
+        console.print(f"note: {note}")
+
+
+def portfolio(
+    programme: Annotated[str, typer.Option(help="Programme key, e.g. horizon-europe, erasmus-cbhe, bri.")] = (
+        "horizon-europe"
+    ),
+    requester: Annotated[list[str] | None, typer.Option(help="Requester id, name or abbreviation; repeat for "
+                                                             "several (or use --country/--n).")] = None,
+    country: Annotated[str | None, typer.Option(help="Select the requesters: institutions of this country "
+                                                     "(with --area and --n).")] = None,
+    area: Annotated[list[str] | None, typer.Option(help="Priority area to rank partners for; repeatable. With "
+                                                        "--country the first one also selects the requesters.")
+                    ] = None,
+    n: Annotated[int, typer.Option(min=1, max=100, help="How many requesters to select (the strongest).")] = 20,
+    kind: Annotated[str | None, typer.Option(help="Kind of the selected requesters (default university; 'any').")
+                    ] = "university",
+    k: Annotated[int, typer.Option(min=1, max=20, help="Partners per requester.")] = 5,
+    c: Annotated[int, typer.Option(min=1, max=100, help="Requesters per partner, at most.")] = 2,
+    max_per_country: Annotated[int | None, typer.Option(min=1, help="Partners of one country per requester.")
+                               ] = None,
+    partner_country: Annotated[list[str] | None, typer.Option(help="Only partners in this country; repeatable.")
+                               ] = None,
+    country_bonus: Annotated[float, typer.Option(min=0, max=1, help="Bonus per distinct partner country of a "
+                                                                    "requester (0: scores only).")] = 0.0,
+    profile: Annotated[str | None, typer.Option(help="Weight profile 'name' or 'name:version'.")] = None,
+    export: Annotated[Path | None, typer.Option(help="Write the portfolio to a .csv or .xlsx file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what POST /portfolios returns.")] = False,
+) -> None:
+    """Assign partners to several requesters at once: k each, no partner to more than c requesters."""
+    if bool(requester) == bool(country):
+        raise fail("give --requester (repeatable) or --country with --area and --n, not both")
+    if country and not area:
+        raise fail("--country selects the requesters strongest in an area: give --area too")
+    if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
+        raise fail(f"--export must end in .csv or .xlsx, got {export.name!r}")
+    settings = get_settings()
+    with catalogue_session() as session:
+        ids = [_resolve_id(session, r) for r in requester or []]
+        try:
+            select = RequesterSelection(area=area[0], country=country, n=n,
+                                        kind=None if kind in (None, "any") else kind) if country and area else None
+            body = PortfolioRequest(programme=programme, requester_ids=ids or None, select=select, areas=area or [],
+                                    k=k, c=c, max_per_country=max_per_country, countries=partner_country,
+                                    country_bonus=country_bonus, profile=profile)
+        except ValidationError as exc:
+            raise fail(str(exc)) from exc
+        embedder = load_embedder(settings.embedding_model, session=session)
+        index, origin = index_store.matching_index(settings, session, embedder)
+        session.commit()
+        logger.info("matching index %s", origin)
+        try:
+            ensure_default_profiles(session=session)
+            session.commit()
+            scoring, version_id, ref, made_for = resolve_profile_version(body, session=session)
+        except SQLAlchemyError as exc:
+            raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
+        except InvalidRequest as exc:
+            raise fail(f"{exc.field}: {exc}") from exc
+    try:
+        answer = build_portfolio(Matcher(index, embedder), body, scoring, version_id=version_id, ref=ref,
+                                 made_for=made_for)
+    except InvalidRequest as exc:
+        raise fail(f"{exc.field}: {exc}") from exc
+    if export is not None:
+        write_export(answer, export)
+        logger.info("wrote %s", export)
+    if as_json:
+        typer.echo(answer.model_dump_json(indent=1))
+    else:
+        print_portfolio(answer)
