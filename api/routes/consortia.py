@@ -1,0 +1,207 @@
+"""Consortia: alternative, complete consortia for a call or an idea (``matcher/consortium.py``), the rule check of
+a consortium an office made, and the proposals as a CSV or Excel file.
+
+Every file cell goes through ``api.spreadsheet.spreadsheet_cell`` (formula injection), as shortlists do.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from openpyxl import Workbook
+from sqlmodel import Session
+
+from api.auth import auth_responses, require_office
+from api.deps import get_engine, get_matcher
+from api.errors import InvalidRequest
+from api.routes.shortlists import CSV_MEDIA_TYPE, UTF8_BOM, XLSX_MEDIA_TYPE
+from api.schemas import ROR_URL_PREFIX, problem_responses
+from api.schemas_consortia import (
+    CheckedMember,
+    ConsortiumAnswer,
+    ConsortiumCheckRequest,
+    ConsortiumCheckResponse,
+    ConsortiumRequest,
+)
+from api.spreadsheet import spreadsheet_cell
+from matcher.consortium import ConsortiumSpec, InfeasibleConsortium, build_consortia, check_consortium
+from matcher.consortium_rules import UnknownRule
+from matcher.suggest import Matcher, RequestError, _institution
+from matcher.weights import InvalidProfile, ProfileNotFound, format_ref, resolve_for_request, to_scoring_profile
+from seed_data.calls import CallNotFound, call_idea, get_call
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/consortia", tags=["consortia"], responses=auth_responses())
+
+MEMBER_COLUMNS = ("Alternative", "Objective", "Role", "Name", "Country", "Kind", "PIC", "Erasmus code", "ROR",
+                  "Website", "Quality", "Coordinated projects", "Aspects covered", "Evidence", "Institution id")
+RULE_COLUMNS = ("Alternative", "Rule", "Satisfied", "Explanation", "Rule (paraphrase)", "Source")
+Format = Annotated[Literal["csv", "xlsx"], Query(description="csv (UTF-8 with BOM) or xlsx")]
+
+
+def spec_for(body: ConsortiumRequest, session: Session) -> tuple[ConsortiumSpec, str | None]:
+    """The builder's spec for ``body``: a named call gives programme, action type and text (``InvalidRequest``
+    naming ``call`` for an unknown topic or one outside our programmes)."""
+    programme, text = body.programme, body.text
+    action_type: str | None = body.action_type
+    if body.call is not None:
+        try:
+            call = get_call(session, body.call)
+        except CallNotFound as exc:
+            raise InvalidRequest("call", f"no call with topic id {body.call!r} (GET /calls lists them)") from exc
+        if call.programme_key is None:
+            raise InvalidRequest("call", f"call {body.call!r} is of {call.programme!r}, a programme without "
+                                         "consortium rules here")
+        programme, action_type, text = call.programme_key, call.action_type, call_idea(call)
+    assert programme is not None  # the request's validator
+    spec = ConsortiumSpec(programme=programme, action_type=action_type, text=text, areas=body.areas,
+                          requester_id=body.requester_id, lock=body.lock, exclude=body.exclude,
+                          size_min=body.size_min, size_max=body.size_max, alternatives=body.alternatives,
+                          weights=body.weights, differ_share=body.differ_share)
+    return spec, body.call
+
+
+def answer(matcher: Matcher, body: ConsortiumRequest, session: Session) -> ConsortiumAnswer:
+    """Build the proposals for ``body``; domain errors become 422s naming the field."""
+    spec, call = spec_for(body, session)
+    try:
+        version = resolve_for_request(spec.programme, body.profile, session=session)
+    except (ProfileNotFound, InvalidProfile) as exc:
+        raise InvalidRequest("programme" if body.profile is None else "profile", str(exc)) from exc
+    try:
+        response = build_consortia(matcher, spec, to_scoring_profile(version))
+    except UnknownRule as exc:
+        raise InvalidRequest(exc.field if body.call is None else "call", str(exc)) from exc
+    except RequestError as exc:
+        raise InvalidRequest(exc.field, str(exc)) from exc
+    except InfeasibleConsortium as exc:
+        raise InvalidRequest("lock" if body.lock else "size_min" if body.size_min else "programme",
+                             str(exc)) from exc
+    return ConsortiumAnswer(**response.model_dump(), call=call, profile_ref=format_ref(version))
+
+
+@router.post("", response_model=ConsortiumAnswer, dependencies=[Depends(require_office)],
+             responses=problem_responses(422, 503))
+def create_consortia(body: ConsortiumRequest, request: Request) -> ConsortiumAnswer:
+    """Propose alternative consortia that meet the programme's composition rules, cover the call's aspects and
+    are credible, each with roles, the evidence behind each aspect, the rules it meets and its objective."""
+    matcher = get_matcher(request)
+    with Session(get_engine(request)) as session:
+        return answer(matcher, body, session)
+
+
+@router.post("/check", response_model=ConsortiumCheckResponse, dependencies=[Depends(require_office)],
+             responses=problem_responses(422, 503))
+def check_members(body: ConsortiumCheckRequest, request: Request) -> ConsortiumCheckResponse:
+    """Check a consortium against the programme's rules: which hold, which fail, and why."""
+    index = get_matcher(request).index
+    try:
+        rules, results = check_consortium(index, body.programme, body.action_type, body.members,
+                                          coordinator_id=body.coordinator_id)
+    except UnknownRule as exc:
+        raise InvalidRequest(exc.field, str(exc)) from exc
+    except RequestError as exc:
+        raise InvalidRequest(exc.field, str(exc)) from exc
+    members = []
+    for member_id in body.members:
+        row = index.row_of[member_id]
+        country, kind = str(index.countries[row]), str(index.kinds[row])
+        members.append(CheckedMember(institution=_institution(index, row), counts=rules.counts(country),
+                                     may_coordinate=rules.counts(country) and rules.may_coordinate(country, kind)))
+    return ConsortiumCheckResponse(programme=body.programme, action_type=rules.action_type,
+                                   valid=all(r.satisfied for r in results), rules=results, members=members,
+                                   notes=list(rules.notes))
+
+
+# --- export -----------------------------------------------------------------------------------------------
+
+
+def member_rows(response: ConsortiumAnswer) -> list[list[Any]]:
+    """One row per member of every proposal (``MEMBER_COLUMNS``)."""
+    aspects = {a.index: a.text for a in response.aspects}
+    rows = []
+    for proposal in response.proposals:
+        for m in proposal.members:
+            inst = m.institution
+            rows.append([proposal.rank, proposal.objective, m.role.replace("_", " "), inst.name, inst.country,
+                         inst.kind, inst.pic, inst.erasmus_code,
+                         f"{ROR_URL_PREFIX}{inst.ror_id}" if inst.ror_id else None, inst.website, m.quality,
+                         m.coordinated_projects, " | ".join(aspects.get(c.aspect, "")[:120] for c in m.aspects),
+                         " | ".join(f"{c.evidence.title} ({c.evidence.source})" for c in m.aspects), inst.id])
+    return rows
+
+
+def rule_rows(response: ConsortiumAnswer) -> list[list[Any]]:
+    """One row per rule of every proposal (``RULE_COLUMNS``)."""
+    return [[p.rank, r.rule, "yes" if r.satisfied else "no", r.explanation, r.paraphrase, r.source]
+            for p in response.proposals for r in p.rules]
+
+
+def write_csv(response: ConsortiumAnswer) -> bytes:
+    """The members of every proposal as CSV (UTF-8 with BOM), every field quoted and made safe."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow(MEMBER_COLUMNS)
+    for row in member_rows(response):
+        writer.writerow([spreadsheet_cell(v) if v is not None else "" for v in row])
+    return (UTF8_BOM + out.getvalue()).encode("utf-8")
+
+
+def write_xlsx(response: ConsortiumAnswer) -> bytes:
+    """The proposals as a workbook: sheets Members, Rules and Objective (each term per alternative)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Members"
+    sheet.append(list(MEMBER_COLUMNS))
+    for row in member_rows(response):
+        sheet.append([spreadsheet_cell(v) for v in row])
+    sheet.freeze_panes = "A2"
+    rules = book.create_sheet("Rules")
+    rules.append(list(RULE_COLUMNS))
+    for row in rule_rows(response):
+        rules.append([spreadsheet_cell(v) for v in row])
+    objective = book.create_sheet("Objective")
+    objective.append(["Alternative", "Term", "Value"])
+    for p in response.proposals:
+        terms: list[tuple[str, float]] = [*p.breakdown.items(), ("total", p.objective)]
+        for term, value in terms:
+            objective.append([p.rank, term, value])
+    about = book.create_sheet("About")
+    about_rows: list[tuple[str, str | None]] = [
+        ("Programme", response.programme), ("Action type", response.action_type), ("Call", response.call),
+        ("Aspects", " | ".join(a.text for a in response.aspects)), ("Notes", " ".join(response.notes))]
+    for name, text in about_rows:
+        about.append([name, spreadsheet_cell(text)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def export_bytes(response: ConsortiumAnswer, format: str) -> tuple[bytes, str]:  # noqa: A002
+    """The file and its media type."""
+    if format == "xlsx":
+        return write_xlsx(response), XLSX_MEDIA_TYPE
+    return write_csv(response), CSV_MEDIA_TYPE
+
+
+@router.post(
+    "/export", response_class=Response, dependencies=[Depends(require_office)],
+    responses={200: {"description": "The proposals' members, as an attachment.",
+                     "content": {"text/csv": {"schema": {"type": "string"}},
+                                 XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+               **problem_responses(422, 503)},
+)
+def export_consortia(body: ConsortiumRequest, request: Request, format: Format = "csv") -> Response:  # noqa: A002
+    """Build the proposals (as ``POST /consortia``) and write them as CSV or an Excel workbook."""
+    response = create_consortia(body, request)
+    content, media_type = export_bytes(response, format)
+    filename = f"partnermatch-consortia-{dt.datetime.now(dt.UTC):%Y%m%d}.{format}"
+    return Response(content=content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

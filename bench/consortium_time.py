@@ -1,0 +1,72 @@
+"""Time per consortium of the builder (``matcher/consortium.py``): p50/p90 over a sample of Horizon Europe
+projects of the validation window (index as of 2024-01-01, each project's coordinator and text).
+
+Three figures per sample, on whatever cores the machine has (the target is p50 <= 2 s on 2 cores):
+
+- ``eval``: one consortium of the project's real size (as ``partnermatch consortium evaluate`` builds);
+- ``default x1`` and ``default x3``: the action type's default size range, one and three alternatives;
+- ``embed``: embedding the text's aspect chunks, which the figures above exclude (a request pays it once).
+
+Run: ``.venv/bin/python bench/consortium_time.py --limit 30``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from sqlmodel import Session
+
+from api.db import make_engine
+from api.settings import get_settings
+from embeddings.st import SentenceTransformerEmbedder
+from matcher.consortium import ConsortiumSpec, InfeasibleConsortium, build_consortia, settings, text_chunks
+from matcher.consortium_eval import chunk_vectors_for, sample_queries
+from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task
+from matcher.weights import published_version, to_scoring_profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with Session(make_engine(get_settings().database_url)) as session:
+        embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+        rows = read_catalogue(session)
+        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats())
+        profile = to_scoring_profile(published_version("horizon-europe", session=session))
+        matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
+                                     cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
+        chosen = sample_queries(queries, limit=args.limit, seed=args.seed)
+        chunks = chunk_vectors_for(chosen, session=session, embedder=embedder)
+        session.rollback()  # a benchmark writes nothing
+    words = int(settings()["aspect_min_words"])
+    times: dict[str, list[float]] = {"eval": [], "default x1": [], "default x3": [], "embed": []}
+    infeasible = 0
+    for query in chosen:
+        size = len(query.truth) + 1
+        base = {"programme": query.programme, "action_type": query.action_type, "text": query.text,
+                "areas": query.areas, "requester_id": query.requester_id}
+        for name, extra in (("eval", {"size_min": size, "size_max": size, "alternatives": 1}),
+                            ("default x1", {"alternatives": 1}), ("default x3", {"alternatives": 3})):
+            started = time.perf_counter()
+            try:
+                build_consortia(matcher, ConsortiumSpec(**base, **extra), profile, chunk_vectors=chunks)
+            except InfeasibleConsortium:
+                infeasible += 1
+            times[name].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        embedder.encode_queries(text_chunks(query.text or "", min_words=words))
+        times["embed"].append(time.perf_counter() - started)
+    print(f"{len(chosen)} projects (seed {args.seed}) of {len(queries)}; {infeasible} infeasible builds")  # noqa: T201
+    for name, values in times.items():
+        line = (f"{name:>11}: p50 {np.percentile(values, 50):.3f} s  p90 {np.percentile(values, 90):.3f} s  "
+                f"max {max(values):.3f} s")
+        print(line)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+"""Consortium composition rules as data (``matcher/data/consortium_rules.json``), and the one checker that both
+rejects an invalid consortium and explains why a proposed one is valid.
+
+A rule is a *kind* with parameters (country groups by key, institution kinds, counts), a paraphrase and its
+source. Each kind is implemented twice, side by side in this module: :func:`check_rule` reads a member list
+and says whether the rule holds and why; :func:`encode_rule` adds the same condition to a CP-SAT model over a
+candidate pool (``matcher/consortium.py``). The test suite checks that both agree on what they accept.
+
+Who counts: a member established in one of the programme's ``funding_groups`` (or ``funding_countries``) is a
+beneficiary and counts towards the minimums; any other member (a Kazakh university in a Horizon Europe
+consortium, in most topics) joins as an associated partner and counts towards none of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from ortools.sat.python import cp_model
+from pydantic import BaseModel, Field
+
+RULES_FILE = Path(__file__).parent / "data" / "consortium_rules.json"
+ANY_ACTION = "*"
+RuleKind = Literal["min_members", "min_in_group", "min_countries", "min_countries_with", "each_country_min",
+                   "at_least_as_many", "coordinator_in"]
+RULE_KINDS: tuple[str, ...] = RuleKind.__args__  # type: ignore[attr-defined]
+
+
+class UnknownRule(LookupError):
+    """No composition rules for a programme, or for an action type of it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One composition rule, its country and kind filters resolved to sets (None: any)."""
+
+    id: str
+    kind: str
+    paraphrase: str
+    source: str
+    min: int = 1
+    per_country: int = 1
+    countries: frozenset[str] | None = None  # the group(s) it counts in; None: every counting member
+    than_countries: frozenset[str] | None = None  # at_least_as_many: the other side
+    kinds: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class ActionRules:
+    """The rules of one programme and action type, with who counts and who may coordinate."""
+
+    programme: str
+    action_type: str
+    rules: tuple[Rule, ...]
+    size: tuple[int, int]
+    complementary_kinds: tuple[str, ...]
+    funding_countries: frozenset[str]
+    coordinator_countries: frozenset[str] | None  # None: no rule on where the coordinator is established
+    coordinator_kinds: frozenset[str] | None
+    notes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def counts(self, country: str) -> bool:
+        """Whether a member established in ``country`` is a beneficiary that counts towards the minimums."""
+        return country in self.funding_countries
+
+    def may_coordinate(self, country: str, kind: str) -> bool:
+        """Whether a member of ``country`` and ``kind`` is allowed to coordinate."""
+        return ((self.coordinator_countries is None or country in self.coordinator_countries)
+                and (self.coordinator_kinds is None or kind in self.coordinator_kinds))
+
+
+@dataclass(frozen=True)
+class RuleMember:
+    """What the checker reads of a member: its country, its kind, and whether it is the designated coordinator."""
+
+    id: str
+    country: str
+    kind: str
+    name: str = ""
+    coordinator: bool = False
+
+
+class RuleResult(BaseModel):
+    """A rule applied to a consortium: whether it holds, and why, in words naming the members it rests on."""
+
+    rule: str = Field(description="Rule id in matcher/data/consortium_rules.json")
+    kind: str
+    satisfied: bool
+    explanation: str
+    paraphrase: str = Field(description="The rule in our words")
+    source: str
+
+
+@lru_cache(maxsize=4)
+def _raw(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def rules_file_data(path: Path = RULES_FILE) -> dict[str, Any]:
+    """The rules file as JSON (settings, default weights and programmes); read once per path."""
+    return _raw(path)
+
+
+def _countries(spec: Mapping[str, Any], key_groups: str, key_countries: str,
+               groups: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """The countries named by ``spec[key_groups]`` (group keys) and ``spec[key_countries]`` (ISO codes); None
+    when neither is given. ``ValueError`` for an unknown group key (a broken rules file)."""
+    if key_groups not in spec and key_countries not in spec:
+        return None
+    out: set[str] = set(spec.get(key_countries, []))
+    for key in spec.get(key_groups, []):
+        if key not in groups:
+            raise ValueError(f"consortium rules name an unknown country group {key!r}; known: {sorted(groups)}")
+        out |= groups[key]
+    return frozenset(out)
+
+
+def _rule(spec: Mapping[str, Any], groups: Mapping[str, frozenset[str]]) -> Rule:
+    if spec["kind"] not in RULE_KINDS:
+        raise ValueError(f"consortium rule {spec.get('id')!r} has an unknown kind {spec['kind']!r}; known: "
+                         f"{list(RULE_KINDS)}")
+    kinds = frozenset(spec["kinds"]) if spec.get("kinds") else None
+    return Rule(id=spec["id"], kind=spec["kind"], paraphrase=spec["paraphrase"], source=spec["source"],
+                min=int(spec.get("min", 1)), per_country=int(spec.get("per_country", 1)),
+                countries=_countries(spec, "groups", "countries", groups),
+                than_countries=_countries(spec, "than_groups", "than_countries", groups), kinds=kinds)
+
+
+def action_rules(programme: str, action_type: str | None, groups: Mapping[str, frozenset[str]], *,
+                 path: Path = RULES_FILE) -> ActionRules:
+    """The rules of ``programme`` and ``action_type`` (its own entry, else the programme's ``*`` entry).
+
+    ``UnknownRule`` (naming the field) for a programme without rules, or an action type it has no entry for.
+    """
+    programmes: dict[str, Any] = rules_file_data(path)["programmes"]
+    if programme not in programmes:
+        raise UnknownRule("programme", f"no consortium rules for programme {programme!r}; known: "
+                                       f"{sorted(programmes)}")
+    spec = programmes[programme]
+    actions: dict[str, Any] = spec["actions"]
+    key = action_type if action_type in actions else ANY_ACTION if ANY_ACTION in actions else None
+    if key is None:
+        known = sorted(actions)
+        raise UnknownRule("action_type", f"no consortium rules for action type {action_type!r} of {programme!r}; "
+                                         f"known: {known}")
+    action = actions[key]
+    funding = _countries(spec, "funding_groups", "funding_countries", groups) or frozenset()
+    coordinator = _countries(spec, "coordinator_groups", "coordinator_countries", groups) or None
+    rules = tuple(_rule(r, groups) for r in action["rules"])
+    coordinator_rule = next((r for r in rules if r.kind == "coordinator_in"), None)
+    size = action["size"]
+    return ActionRules(
+        programme=programme, action_type=key if key != ANY_ACTION else (action_type or ANY_ACTION), rules=rules,
+        size=(int(size[0]), int(size[1])), complementary_kinds=tuple(action.get("complementary_kinds", [])),
+        funding_countries=funding,
+        coordinator_countries=coordinator_rule.countries if coordinator_rule and coordinator_rule.countries
+        else coordinator,
+        coordinator_kinds=coordinator_rule.kinds if coordinator_rule else None,
+        notes=tuple(n for n in (spec.get("note"), action.get("note")) if n),
+        sources=tuple(spec.get("sources", [])))
+
+
+# --- the checker ----------------------------------------------------------------------------------------
+
+
+def _matches(rule: Rule, member: RuleMember, countries: frozenset[str] | None) -> bool:
+    return ((countries is None or member.country in countries)
+            and (rule.kinds is None or member.kind in rule.kinds))
+
+
+def _names(members: Iterable[RuleMember]) -> str:
+    return ", ".join(f"{m.name or m.id} ({m.country})" for m in members) or "none"
+
+
+def _what(rule: Rule, countries: frozenset[str] | None = None) -> str:
+    kinds = "/".join(sorted(rule.kinds)) if rule.kinds else "member"
+    kinds = {"university": "higher-education institution"}.get(kinds, kinds)
+    where = f" from {', '.join(sorted(countries))}" if countries is not None and len(countries) <= 6 else (
+        " from the rule's countries" if countries is not None else "")
+    return kinds + where
+
+
+def check_rule(rule: Rule, rules: ActionRules, members: Sequence[RuleMember]) -> RuleResult:
+    """Whether ``members`` satisfy ``rule``, with an explanation naming the members it rests on."""
+    counting = [m for m in members if rules.counts(m.country)]
+    associated = [m for m in members if not rules.counts(m.country)]
+    note = (f"; associated partners do not count ({_names(associated)})"
+            if associated and rule.kind != "coordinator_in" else "")
+    satisfied: bool
+    if rule.kind in ("min_members", "min_in_group"):
+        hits = [m for m in counting if _matches(rule, m, rule.countries)]
+        satisfied = len(hits) >= rule.min
+        text = (f"{len(hits)} eligible {_what(rule, rule.countries)}(s), {rule.min} needed: {_names(hits)}")
+    elif rule.kind in ("min_countries", "min_countries_with"):
+        per: dict[str, list[RuleMember]] = {}
+        for m in counting:
+            if _matches(rule, m, rule.countries):
+                per.setdefault(m.country, []).append(m)
+        need = rule.per_country if rule.kind == "min_countries_with" else 1
+        good = sorted(c for c, ms in per.items() if len(ms) >= need)
+        satisfied = len(good) >= rule.min
+        each = f" with at least {need} {_what(rule)}(s) each" if need > 1 or rule.kind == "min_countries_with" else ""
+        text = (f"{len(good)} different eligible countries{each}, {rule.min} needed: {', '.join(good) or 'none'}"
+                + (f" (short: {', '.join(f'{c} has {len(ms)}' for c, ms in sorted(per.items()) if c not in good)})"
+                   if len(good) < len(per) else ""))
+    elif rule.kind == "each_country_min":
+        present = sorted({m.country for m in members if rule.countries is None or m.country in rule.countries})
+        counts = {c: sum(1 for m in members if m.country == c and (rule.kinds is None or m.kind in rule.kinds))
+                  for c in present}
+        short = [c for c in present if counts[c] < rule.min]
+        satisfied = not short
+        text = (f"every participating country of the group has at least {rule.min} {_what(rule)}(s): "
+                + (", ".join(f"{c} {counts[c]}" for c in present) or "none participates")
+                + (f"; short: {', '.join(short)}" if short else ""))
+        note = ""
+    elif rule.kind == "at_least_as_many":
+        mine = [m for m in counting if _matches(rule, m, rule.countries)]
+        theirs = [m for m in counting if _matches(rule, m, rule.than_countries)]
+        satisfied = len(mine) >= len(theirs)
+        text = (f"{len(mine)} {_what(rule)}(s) from the first group ({_names(mine)}) against {len(theirs)} from "
+                f"the second ({_names(theirs)})")
+    elif rule.kind == "coordinator_in":
+        designated = [m for m in members if m.coordinator]
+        allowed = [m for m in members if rules.counts(m.country) and _matches(rule, m, rule.countries)]
+        if designated:
+            satisfied = all(d in allowed for d in designated)
+            text = (f"the designated coordinator {_names(designated)} "
+                    + ("may coordinate" if satisfied else "may not coordinate under this rule"))
+        else:
+            satisfied = bool(allowed)
+            text = (f"{len(allowed)} member(s) may coordinate: {_names(allowed[:5])}"
+                    + ("…" if len(allowed) > 5 else ""))
+    else:  # the loader refuses unknown kinds
+        raise ValueError(f"unknown rule kind {rule.kind!r}")
+    return RuleResult(rule=rule.id, kind=rule.kind, satisfied=satisfied, explanation=text + note,
+                      paraphrase=rule.paraphrase, source=rule.source)
+
+
+def check(rules: ActionRules, members: Sequence[RuleMember]) -> list[RuleResult]:
+    """Every rule of ``rules`` applied to ``members``: the one checker of proposals and user-given consortia."""
+    return [check_rule(rule, rules, members) for rule in rules.rules]
+
+
+# --- the same rules as CP-SAT constraints ---------------------------------------------------------------
+
+
+@dataclass
+class PoolArrays:
+    """What the encoder reads of a candidate pool (aligned with the decision variables)."""
+
+    countries: npt.NDArray[np.str_]
+    kinds: npt.NDArray[np.str_]
+    counting: npt.NDArray[np.bool_]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _mask(rule: Rule, pool: PoolArrays, countries: frozenset[str] | None, *, counting: bool = True
+          ) -> npt.NDArray[np.bool_]:
+    mask = pool.counting.copy() if counting else np.ones(len(pool.countries), dtype=bool)
+    if countries is not None:
+        mask &= np.isin(pool.countries, sorted(countries))
+    if rule.kinds is not None:
+        mask &= np.isin(pool.kinds, sorted(rule.kinds))
+    return mask
+
+
+def _where(mask: npt.NDArray[np.bool_]) -> list[int]:
+    return [int(i) for i in np.flatnonzero(mask)]
+
+
+def _at_least(model: cp_model.CpModel, terms: Sequence[Any], k: int) -> None:
+    """``sum(terms) >= k``; with no terms and ``k > 0`` an always-false constraint (the pool cannot meet it)."""
+    if not len(terms):
+        if k > 0:
+            model.add_bool_or([])  # empty disjunction: infeasible
+        return
+    model.add(sum(terms) >= k)
+
+
+def encode_rule(rule: Rule, model: cp_model.CpModel, x: Sequence[cp_model.IntVar], pool: PoolArrays) -> None:
+    """Add ``rule`` to ``model`` over the pool's decision variables ``x`` (1: the candidate is a member): the
+    same condition :func:`check_rule` tests. A rule the pool cannot meet makes the model infeasible."""
+    if rule.kind in ("min_members", "min_in_group"):
+        mask = _mask(rule, pool, rule.countries)
+        _at_least(model, [x[i] for i in _where(mask)], rule.min)
+    elif rule.kind in ("min_countries", "min_countries_with"):
+        mask = _mask(rule, pool, rule.countries)
+        need = rule.per_country if rule.kind == "min_countries_with" else 1
+        present = []
+        for country in sorted(set(pool.countries[mask].tolist())):
+            rows = _where(mask & (pool.countries == country))
+            z = model.new_bool_var(f"{rule.id}:{country}")
+            model.add(sum(x[i] for i in rows) >= need * z)
+            present.append(z)
+        _at_least(model, present, rule.min)
+    elif rule.kind == "each_country_min":
+        group = rule.countries
+        for country in sorted(set(pool.countries.tolist())):
+            if group is not None and country not in group:
+                continue
+            anyone = _where(pool.countries == country)
+            hits = _where(_mask(rule, pool, frozenset({country}), counting=False))
+            for j in anyone:  # a member from the country makes it participate
+                if len(hits):
+                    model.add(sum(x[i] for i in hits) >= rule.min * x[j])
+                else:
+                    model.add(x[j] == 0)
+    elif rule.kind == "at_least_as_many":
+        mine = _where(_mask(rule, pool, rule.countries))
+        theirs = _where(_mask(rule, pool, rule.than_countries))
+        if len(theirs):
+            model.add(sum(x[i] for i in mine) >= sum(x[i] for i in theirs))
+    elif rule.kind == "coordinator_in":
+        allowed = _where(_mask(rule, pool, rule.countries))
+        _at_least(model, [x[i] for i in allowed], 1)
+    else:
+        raise ValueError(f"unknown rule kind {rule.kind!r}")
