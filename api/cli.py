@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import socket
@@ -19,10 +20,15 @@ from sqlmodel import Session, col, select
 
 from api import index_store
 from api.cli_admin import keys_app, weights_app
+from api.cli_calls import calls_app
 from api.cli_common import catalogue_session, console, err_console, fail
+from api.cli_consortium import consortium_app
 from api.cli_evaluate import evaluate, learn_ranker, learn_weights
 from api.cli_import import register as register_import_commands
+from api.cli_portfolio import portfolio
 from api.db import make_engine, migrate, new_migration
+from api.errors import InvalidRequest
+from api.routes.calls import call_notes, resolve_call
 from api.routes.institutions import get_institution
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
@@ -118,6 +124,10 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(f"merges accepted: {merges['accepted_by_reason']}; refused: {merges['refused']} "
                   f"{merges['refused_by_note']} (every decision in {merges['list']})")
     console.print(f"rows rejected: {report['rejected']['total']}")
+    if "calls" in report:  # reports of builds before call topics have none
+        calls = report["calls"]
+        console.print(f"call topics: {calls['total']} (deadlines {calls['deadlines']['first']} to "
+                      f"{calls['deadlines']['last']}); by action type {calls['by_action_type']}")
     for reason, n in report["rejected"]["by_reason"].items():
         console.print(f"  {n:>6}  {reason}")
     kz = report.get("kz_public_web")
@@ -336,9 +346,10 @@ def _resolve_requester(session: Session, requester: str) -> Institution:
 @app.command("suggest")
 def suggest(
     requester: Annotated[str | None, typer.Argument(help="Catalogue id, name or abbreviation (e.g. KazNU).")] = None,
-    programme: Annotated[str, typer.Option(help="Programme key, e.g. horizon-europe, erasmus-cbhe, bri.")] = (
-        "horizon-europe"
-    ),
+    programme: Annotated[str | None, typer.Option(help="Programme key, e.g. horizon-europe, erasmus-cbhe, bri "
+                                                       "(default: the call's, else horizon-europe).")] = None,
+    call: Annotated[str | None, typer.Option(help="Topic id of an open EU call (partnermatch calls search): its "
+                                                  "text is the idea, its programme the programme.")] = None,
     area: Annotated[list[str] | None, typer.Option(help="Priority area key; repeat for several.")] = None,
     text: Annotated[str | None, typer.Option(help="A project idea or profile, instead of or with a requester.")] = None,
     country: Annotated[list[str] | None, typer.Option(help="Only candidates in this country; repeatable.")] = None,
@@ -349,12 +360,25 @@ def suggest(
     k: Annotated[int, typer.Option(min=1, max=100, help="How many suggestions.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON.")] = False,
 ) -> None:
-    """Suggest partners for an institution or a project idea, with reasons."""
-    if requester is None and text is None:
-        raise fail("give a requester (id, name or abbreviation) or --text")
+    """Suggest partners for an institution, a project idea or an open call, with reasons."""
+    if requester is None and text is None and call is None:
+        raise fail("give a requester (id, name or abbreviation), --text or --call")
+    if programme is None and call is None:
+        programme = "horizon-europe"
     settings = get_settings()
     with catalogue_session() as session:
         requester_id = _resolve_requester(session, requester).id if requester else None
+        try:
+            request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, call=call,
+                                        areas=area or [], countries=country, regions=region,
+                                        new_partners_only=new_partners_only, k=k)
+            # a call: its text (after --text) is the idea and its programme the programme, as POST /suggestions
+            request, called = resolve_call(session, request, today=dt.date.today())
+        except ValidationError as exc:
+            raise fail(str(exc)) from exc
+        except InvalidRequest as exc:
+            raise fail(f"{'--' + exc.field}: {exc}") from exc
+        assert request.programme is not None  # given, or the call's
         # as the service does: the model loads only if the request needs it (a text), and the matching index
         # is the saved one when the catalogue is unchanged (seconds instead of a rebuild)
         embedder = load_embedder(settings.embedding_model, session=session)
@@ -364,28 +388,28 @@ def suggest(
         try:
             ensure_default_profiles(session=session)
             session.commit()
-            version = published_version(programme, session=session)
+            version = published_version(request.programme, session=session)
         except SQLAlchemyError as exc:
             raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
         except ProfileNotFound as exc:
             raise fail(str(exc)) from exc
         profile, version_id = to_scoring_profile(version), version.id
     try:
-        request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, areas=area or [],
-                                    countries=country, regions=region, new_partners_only=new_partners_only, k=k)
-    except ValidationError as exc:
-        raise fail(str(exc)) from exc
-    try:
         response = Matcher(index, embedder).suggest(request, profile)
     except RequestError as exc:
         raise fail(str(exc)) from exc
-    response = response.model_copy(update={"profile_version_id": version_id})
+    response = response.model_copy(update={"profile_version_id": version_id, "call": called,
+                                            "notes": [*response.notes, *call_notes(called)]})
     if as_json:
         typer.echo(response.model_dump_json(indent=1))
         return
     who = response.requester.name if response.requester else "the text given"
+    if called is not None:
+        who = f"call {called.topic_id} ({called.title}; {called.action_type}, deadline "\
+              f"{called.deadline.isoformat() if called.deadline else '-'}, {called.status})" + \
+              (f" with {response.requester.name}" if response.requester else "")
     table = Table("#", "institution", "country", "kind", "score", "top reasons",
-                  title=f"Partners for {who} — {programme}, areas: {', '.join(area or []) or 'any'} "
+                  title=f"Partners for {who} — {request.programme}, areas: {', '.join(area or []) or 'any'} "
                         f"({response.n_eligible} eligible)", show_lines=True)
     for s in response.data:
         name = s.institution.name + (f"\n{s.institution.native_name}" if s.institution.native_name else "")
@@ -486,7 +510,10 @@ def institutions_show(
 
 register_import_commands(import_app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(consortium_app, name="consortium")
 app.add_typer(weights_app, name="weights")
+app.add_typer(calls_app, name="calls")
 app.command("evaluate")(evaluate)
 app.command("learn-weights")(learn_weights)
 app.command("learn-ranker")(learn_ranker)
+app.command("portfolio")(portfolio)

@@ -24,11 +24,14 @@ from api.db import make_engine
 from api.notify import start_listener
 from api.routes import (
     areas,
+    calls,
+    consortia,
     evidence,
     feedback,
     health,
     institutions,
     keys,
+    portfolios,
     programmes,
     shortlists,
     suggestions,
@@ -54,7 +57,9 @@ TAGS = [
     {"name": "institutions", "description": "Search and look up institutions, their projects and partners."},
     {"name": "areas", "description": "National research priority areas."},
     {"name": "programmes", "description": "Funding programmes and cooperation tracks."},
+    {"name": "calls", "description": "Open and forthcoming EU call topics (Funding & Tenders portal)."},
     {"name": "suggestions", "description": "Ranked, explained partner suggestions (office key)."},
+    {"name": "portfolios", "description": "Partners for several requesters at once (office key)."},
     {"name": "weights", "description": "Versioned weight profiles: read (office key), change and publish (officer)."},
     {"name": "feedback", "description": "What came of suggested partners, per profile version (office key)."},
     {"name": "health", "description": "Service status."},
@@ -135,6 +140,9 @@ def create_app(
     for module in (institutions, evidence, areas, programmes, suggestions, weights, feedback, shortlists, keys,
                    health):
         app.include_router(module.router)
+    app.include_router(calls.router)
+    app.include_router(portfolios.router)
+    app.include_router(consortia.router)
     console.install(app)
     openapi_extras.install(app)
     return app
