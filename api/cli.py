@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from api import index_store
 from api.cli_admin import keys_app, weights_app
 from api.cli_calls import calls_app
-from api.cli_common import catalogue_session, console, err_console, fail
+from api.cli_common import catalogue_session, console, err_console, fail, resolve_institution
 from api.cli_consortium import consortium_app
 from api.cli_evaluate import evaluate, learn_ranker, learn_weights
 from api.cli_import import register as register_import_commands
@@ -330,19 +330,6 @@ class WorkerSocket(socket.socket):
         return WorkerSocket.bound_to, (host, port)
 
 
-def _resolve_requester(session: Session, requester: str) -> Institution:
-    """A catalogue id, or the best search hit for a name or abbreviation."""
-    row = session.get(Institution, requester)
-    if row is not None:
-        return row
-    hits = index_store.search_index(get_settings(), session).search(requester, limit=1)
-    if not hits:
-        raise fail(f"no institution matches {requester!r}; try `partnermatch institutions search`")
-    found = session.get(Institution, hits[0].id)
-    assert found is not None
-    return found
-
-
 @app.command("suggest")
 def suggest(
     requester: Annotated[str | None, typer.Argument(help="Catalogue id, name or abbreviation (e.g. KazNU).")] = None,
@@ -367,7 +354,7 @@ def suggest(
         programme = "horizon-europe"
     settings = get_settings()
     with catalogue_session() as session:
-        requester_id = _resolve_requester(session, requester).id if requester else None
+        requester_id = resolve_institution(session, requester).id if requester else None
         try:
             request = SuggestionRequest(requester_id=requester_id, text=text, programme=programme, call=call,
                                         areas=area or [], countries=country, regions=region,
@@ -472,7 +459,7 @@ def institutions_show(
     each, known partnerships and co-participants."""
     settings = get_settings()
     with catalogue_session() as session:
-        institution_id = _resolve_requester(session, institution).id
+        institution_id = resolve_institution(session, institution).id
         embedder = load_embedder(settings.embedding_model, session=session)
         index, origin = index_store.matching_index(settings, session, embedder)
         session.commit()

@@ -8,8 +8,10 @@ from rich.console import Console
 from sqlalchemy import inspect
 from sqlmodel import Session
 
+from api import index_store
 from api.db import database_problem, make_engine
 from api.settings import get_settings
+from seed_data.tables import Institution
 
 # Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
 console = Console(width=None if Console().is_terminal else 160)
@@ -32,3 +34,16 @@ def catalogue_session() -> Session:
     if problem is not None:
         raise fail(problem)
     return Session(engine)
+
+
+def resolve_institution(session: Session, name: str) -> Institution:
+    """A catalogue id, or the best search hit for a name or abbreviation (e.g. KazNU); exits when none."""
+    row = session.get(Institution, name)
+    if row is not None:
+        return row
+    hits = index_store.search_index(get_settings(), session).search(name, limit=1)
+    if not hits:
+        raise fail(f"no institution matches {name!r}; try `partnermatch institutions search`")
+    found = session.get(Institution, hits[0].id)
+    assert found is not None
+    return found

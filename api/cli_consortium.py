@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from api import index_store
-from api.cli_common import catalogue_session, console, fail
+from api.cli_common import catalogue_session, console, fail, resolve_institution
 from api.errors import InvalidRequest
 from api.routes.consortia import answer, export_bytes
 from api.schemas_consortia import ConsortiumAnswer, ConsortiumRequest
@@ -59,14 +59,16 @@ def _print(response: ConsortiumAnswer) -> None:
 
 @consortium_app.command("build")
 def build(
-    requester: Annotated[str | None, typer.Option(help="Catalogue id of the requesting institution.")] = None,
+    requester: Annotated[str | None, typer.Option(
+        help="Catalogue id, name or abbreviation of the requesting institution (e.g. KazNU).")] = None,
     call: Annotated[str | None, typer.Option(help="Call topic id (its programme, action type and text).")] = None,
     programme: Annotated[str | None, typer.Option(help="Programme key, without --call.")] = None,
     action_type: Annotated[str | None, typer.Option(help="RIA, IA, CSA, MSCA, ERC, EIC or other.")] = None,
     text: Annotated[str | None, typer.Option(help="The idea, without --call.")] = None,
-    lock: Annotated[list[str] | None, typer.Option(help="Institution id every proposal includes; repeatable.")
+    lock: Annotated[list[str] | None, typer.Option(help="Institution (id or name) every proposal includes; repeatable.")
                     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Institution id never proposed; repeatable.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Institution (id or name) never proposed; repeatable.")
+                       ] = None,
     size_min: Annotated[int | None, typer.Option(help="Fewest members (requester included).")] = None,
     size_max: Annotated[int | None, typer.Option(help="Most members (requester included).")] = None,
     alternatives: Annotated[int, typer.Option(min=1, max=10, help="How many alternatives.")] = 3,
@@ -76,15 +78,18 @@ def build(
     """Propose alternative consortia that meet the composition rules of a call or programme."""
     if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
         raise fail("--export must name a .csv or .xlsx file")
-    try:
-        body = ConsortiumRequest(requester_id=requester, call=call, programme=programme,
-                                 action_type=action_type, text=text, lock=lock or [],
-                                 exclude=exclude or [], size_min=size_min, size_max=size_max,
-                                 alternatives=alternatives)
-    except ValidationError as exc:
-        raise fail(str(exc)) from exc
     settings = get_settings()
     with catalogue_session() as session:
+        def ids(names: list[str] | None) -> list[str]:
+            return [resolve_institution(session, name).id for name in names or []]
+
+        try:
+            body = ConsortiumRequest(requester_id=resolve_institution(session, requester).id if requester else None,
+                                     call=call, programme=programme, action_type=action_type, text=text,
+                                     lock=ids(lock), exclude=ids(exclude), size_min=size_min, size_max=size_max,
+                                     alternatives=alternatives)
+        except ValidationError as exc:
+            raise fail(str(exc)) from exc
         embedder = load_embedder(settings.embedding_model, session=session)
         index, origin = index_store.matching_index(settings, session, embedder)
         ensure_default_profiles(session=session)

@@ -14,10 +14,9 @@ from openpyxl import Workbook
 from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from api import index_store
-from api.cli_common import catalogue_session, console, fail
+from api.cli_common import catalogue_session, console, fail, resolve_institution
 from api.errors import InvalidRequest
 from api.routes.portfolios import build_portfolio, resolve_profile_version
 from api.schemas_portfolios import PortfolioRequest, PortfolioResponse, RequesterSelection
@@ -26,7 +25,6 @@ from api.spreadsheet import spreadsheet_cell
 from embeddings.st import load_embedder
 from matcher.suggest import Matcher
 from matcher.weights import ensure_default_profiles
-from seed_data.tables import Institution
 
 logger = logging.getLogger("partnermatch")
 
@@ -34,16 +32,6 @@ EXPORT_COLUMNS = ("requester_id", "requester", "requester_country", "position", 
                   "partner_country", "partner_kind", "score", "own_rank", "partner_load", "requester_total",
                   "independent_total", "ratio", "overlap", "shortfall")
 UTF8_BOM = "\ufeff"  # Excel opens a BOM-marked CSV as UTF-8
-
-
-def _resolve_id(session: Session, name: str) -> str:
-    """A catalogue id, or the best search hit for a name or abbreviation."""
-    if session.get(Institution, name) is not None:
-        return name
-    hits = index_store.search_index(get_settings(), session).search(name, limit=1)
-    if not hits:
-        raise fail(f"no institution matches {name!r}; try `partnermatch institutions search`")
-    return hits[0].id
 
 
 def export_rows(answer: PortfolioResponse) -> list[list[Any]]:
@@ -141,7 +129,7 @@ def portfolio(
         raise fail(f"--export must end in .csv or .xlsx, got {export.name!r}")
     settings = get_settings()
     with catalogue_session() as session:
-        ids = [_resolve_id(session, r) for r in requester or []]
+        ids = [resolve_institution(session, r).id for r in requester or []]
         try:
             select = RequesterSelection(area=area[0], country=country, n=n,
                                         kind=None if kind in (None, "any") else kind) if country and area else None
