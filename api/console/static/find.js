@@ -149,7 +149,9 @@ function evidence(ev) {
   return h("details", { class: "evidence" }, h("summary", {}, "Evidence"), ...sections);
 }
 
-function card(s, response) {
+/** A suggestion's card. `idPrefix` keeps element ids unique between pages; `requesterLabel` names a requester
+ * that is no catalogue institution on the shortlist (a project idea, a call). */
+export function card(s, response, { idPrefix = "card", requesterLabel = lastRequest?.text ? "project idea" : null } = {}) {
   const inst = s.institution;
   const addButton = h("button", { type: "button", class: "add" }, "Add to shortlist");
   const refresh = () => {
@@ -161,16 +163,16 @@ function card(s, response) {
     addToShortlist({
       institution: inst, score: s.score, programme: response.programme, areas: response.areas,
       requester_id: response.requester?.id ?? null,
-      requester_name: response.requester?.name ?? (lastRequest?.text ? "project idea" : null),
+      requester_name: response.requester?.name ?? requesterLabel,
       profile_version_id: response.profile_version_id ?? null,
     });
     refresh();
   });
   refresh();
-  return h("article", { class: "card", "data-institution": inst.id, "aria-labelledby": `card-${inst.id}` },
+  return h("article", { class: "card", "data-institution": inst.id, "aria-labelledby": `${idPrefix}-${inst.id}` },
     h("header", {},
       h("span", { class: "rank" }, `#${s.rank}`),
-      h("h2", { id: `card-${inst.id}` }, h("a", { href: `#/institution/${encodeURIComponent(inst.id)}` }, inst.name)),
+      h("h2", { id: `${idPrefix}-${inst.id}` }, h("a", { href: `#/institution/${encodeURIComponent(inst.id)}` }, inst.name)),
       inst.native_name && inst.native_name !== inst.name ? h("span", { class: "native", lang: "" }, inst.native_name) : null,
       !s.has_research_evidence ? h("span", { class: "badge none" }, "no research evidence") : null,
       s.existing_partner ? h("span", { class: "badge tie" }, "existing partner") : null),

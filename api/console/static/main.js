@@ -1,9 +1,13 @@
 // The console's entry point: the key box, the catalogue lists every view needs, and the hash router
-// (#/find, #/shortlist, #/institution/<id>, #/tune).
+// (#/find, #/shortlist, #/institution/<id>, #/calls, #/call/<topic id>, #/consortium[/<topic id>], #/portfolio,
+// #/tune).
 
 import { api, getKey, setKey } from "./api.js";
+import { initCalls, showCall, showCalls } from "./calls.js";
+import { initConsortium, showConsortium } from "./consortium.js";
 import { initFind } from "./find.js";
 import { showInstitution } from "./institution.js";
+import { initPortfolio } from "./portfolio.js";
 import { initShortlist, renderShortlist } from "./shortlist.js";
 import { initTune, showTune } from "./tune.js";
 import { clearMessage, showMessage } from "./ui.js";
@@ -33,20 +37,26 @@ function initKey() {
   showWhoAmI();
 }
 
-const VIEWS = ["find", "shortlist", "institution", "tune"];
+const VIEWS = ["find", "shortlist", "institution", "calls", "call", "consortium", "portfolio", "tune"];
+const NAV_OF = { call: "calls" }; // a view reached from another one's page lights that one's link
 
 function route() {
-  const [, view = "find", arg] = window.location.hash.split("/");
+  // the rest of the hash is the argument: a call's topic id may hold a "/" where a link did not encode it
+  const [, view = "find", ...rest] = window.location.hash.split("/");
+  const arg = rest.join("/");
   const name = VIEWS.includes(view) ? view : "find";
   for (const v of VIEWS) document.getElementById(`view-${v}`).hidden = v !== name;
   for (const link of document.querySelectorAll("nav a")) {
-    if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+    if (link.dataset.view === (NAV_OF[name] || name)) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   document.title = "partnermatch";
   if (name === "shortlist") renderShortlist();
   if (name === "institution" && arg) showInstitution(decodeURIComponent(arg));
   if (name === "tune") showTune();
+  if (name === "calls") showCalls();
+  if (name === "call" && arg) showCall(decodeURIComponent(arg));
+  if (name === "consortium") showConsortium(arg ? decodeURIComponent(arg) : null);
 }
 
 async function start() {
@@ -64,6 +74,9 @@ async function start() {
   }
   initFind(catalogue);
   initTune(catalogue);
+  initCalls(catalogue);
+  initConsortium(catalogue);
+  initPortfolio(catalogue);
   window.addEventListener("hashchange", () => { clearMessage(); route(); });
   route();
   document.body.dataset.ready = "true";
