@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from api import index_store
 from api.cli_admin import keys_app, weights_app
 from api.cli_calls import calls_app
-from api.cli_common import catalogue_session, console, err_console, fail, resolve_institution
+from api.cli_common import catalogue_session, console, err_console, fail, load_matcher, resolve_institution
 from api.cli_consortium import consortium_app
 from api.cli_evaluate import evaluate, learn_ranker, learn_weights
 from api.cli_import import register as register_import_commands
@@ -37,7 +37,7 @@ from embeddings.store import save_vector_file, seed_cache_from_file
 from matcher.engine import texts_and_vectors
 from matcher.suggest import Matcher, RequestError
 from matcher.types import SuggestionRequest
-from matcher.weights import ProfileNotFound, ensure_default_profiles, published_version, to_scoring_profile
+from matcher.weights import ProfileNotFound, published_version, to_scoring_profile
 from seed_data.build import build_catalogue
 from seed_data.crud import CatalogueError, load_catalogue
 from seed_data.files import DATA_DIR, read_json
@@ -352,7 +352,6 @@ def suggest(
         raise fail("give a requester (id, name or abbreviation), --text or --call")
     if programme is None and call is None:
         programme = "horizon-europe"
-    settings = get_settings()
     with catalogue_session() as session:
         requester_id = resolve_institution(session, requester).id if requester else None
         try:
@@ -366,15 +365,8 @@ def suggest(
         except InvalidRequest as exc:
             raise fail(f"{'--' + exc.field}: {exc}") from exc
         assert request.programme is not None  # given, or the call's
-        # as the service does: the model loads only if the request needs it (a text), and the matching index
-        # is the saved one when the catalogue is unchanged (seconds instead of a rebuild)
-        embedder = load_embedder(settings.embedding_model, session=session)
-        index, origin = index_store.matching_index(settings, session, embedder)
-        session.commit()
-        logger.info("matching index %s", origin)
+        matcher = load_matcher(session)
         try:
-            ensure_default_profiles(session=session)
-            session.commit()
             version = published_version(request.programme, session=session)
         except SQLAlchemyError as exc:
             raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
@@ -382,7 +374,7 @@ def suggest(
             raise fail(str(exc)) from exc
         profile, version_id = to_scoring_profile(version), version.id
     try:
-        response = Matcher(index, embedder).suggest(request, profile)
+        response = matcher.suggest(request, profile)
     except RequestError as exc:
         raise fail(str(exc)) from exc
     response = response.model_copy(update={"profile_version_id": version_id, "call": called,

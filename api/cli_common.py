@@ -3,15 +3,23 @@ configured database that refuses one without a (completely loaded) catalogue."""
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.console import Console
 from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from api import index_store
 from api.db import database_problem, make_engine
 from api.settings import get_settings
+from embeddings.st import load_embedder
+from matcher.suggest import Matcher
+from matcher.weights import ensure_default_profiles
 from seed_data.tables import Institution
+
+logger = logging.getLogger("partnermatch")
 
 # Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
 console = Console(width=None if Console().is_terminal else 160)
@@ -47,3 +55,20 @@ def resolve_institution(session: Session, name: str) -> Institution:
     found = session.get(Institution, hits[0].id)
     assert found is not None
     return found
+
+
+def load_matcher(session: Session) -> Matcher:
+    """The matcher a ranking command uses, as the service builds it: the model loads only if a request needs it
+    (a text), and the matching index is the saved one when the catalogue is unchanged (seconds, not a rebuild);
+    the system's default weight profiles are made sure of."""
+    settings = get_settings()
+    embedder = load_embedder(settings.embedding_model, session=session)
+    index, origin = index_store.matching_index(settings, session, embedder)
+    session.commit()
+    logger.info("matching index %s", origin)
+    try:
+        ensure_default_profiles(session=session)
+        session.commit()
+    except SQLAlchemyError as exc:
+        raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
+    return Matcher(index, embedder)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from api import index_store
-from api.cli_common import catalogue_session, console, fail, resolve_institution
+from api.cli_common import catalogue_session, console, fail, load_matcher, resolve_institution
 from api.errors import InvalidRequest
 from api.routes.consortia import answer, export_bytes
 from api.schemas_consortia import ConsortiumAnswer, ConsortiumRequest
@@ -25,7 +25,6 @@ from matcher.consortium_rules import UnknownRule
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, EmptyEvaluation, check_window
 from matcher.ranking import RequestError
-from matcher.suggest import Matcher
 from matcher.weights import ProfileNotFound, ensure_default_profiles, published_version, to_scoring_profile
 
 logger = logging.getLogger("partnermatch")
@@ -78,7 +77,6 @@ def build(
     """Propose alternative consortia that meet the composition rules of a call or programme."""
     if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
         raise fail("--export must name a .csv or .xlsx file")
-    settings = get_settings()
     with catalogue_session() as session:
         def ids(names: list[str] | None) -> list[str]:
             return [resolve_institution(session, name).id for name in names or []]
@@ -90,13 +88,9 @@ def build(
                                      alternatives=alternatives)
         except ValidationError as exc:
             raise fail(str(exc)) from exc
-        embedder = load_embedder(settings.embedding_model, session=session)
-        index, origin = index_store.matching_index(settings, session, embedder)
-        ensure_default_profiles(session=session)
-        session.commit()
-        logger.info("matching index %s", origin)
+        matcher = load_matcher(session)
         try:
-            response = answer(Matcher(index, embedder), body, session)
+            response = answer(matcher, body, session)
         except InvalidRequest as exc:
             raise fail(f"{exc.field}: {exc}") from exc
     if export is not None:

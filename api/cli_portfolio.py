@@ -15,16 +15,11 @@ from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import index_store
-from api.cli_common import catalogue_session, console, fail, resolve_institution
+from api.cli_common import catalogue_session, console, fail, load_matcher, resolve_institution
 from api.errors import InvalidRequest
 from api.routes.portfolios import build_portfolio, resolve_profile_version
 from api.schemas_portfolios import PortfolioRequest, PortfolioResponse, RequesterSelection
-from api.settings import get_settings
 from api.spreadsheet import spreadsheet_cell
-from embeddings.st import load_embedder
-from matcher.suggest import Matcher
-from matcher.weights import ensure_default_profiles
 
 logger = logging.getLogger("partnermatch")
 
@@ -127,7 +122,6 @@ def portfolio(
         raise fail("--country selects the requesters strongest in an area: give --area too")
     if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
         raise fail(f"--export must end in .csv or .xlsx, got {export.name!r}")
-    settings = get_settings()
     with catalogue_session() as session:
         ids = [resolve_institution(session, r).id for r in requester or []]
         try:
@@ -138,20 +132,15 @@ def portfolio(
                                     country_bonus=country_bonus, profile=profile)
         except ValidationError as exc:
             raise fail(str(exc)) from exc
-        embedder = load_embedder(settings.embedding_model, session=session)
-        index, origin = index_store.matching_index(settings, session, embedder)
-        session.commit()
-        logger.info("matching index %s", origin)
+        matcher = load_matcher(session)
         try:
-            ensure_default_profiles(session=session)
-            session.commit()
             scoring, version_id, ref, made_for = resolve_profile_version(body, session=session)
         except SQLAlchemyError as exc:
             raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
         except InvalidRequest as exc:
             raise fail(f"{exc.field}: {exc}") from exc
     try:
-        answer = build_portfolio(Matcher(index, embedder), body, scoring, version_id=version_id, ref=ref,
+        answer = build_portfolio(matcher, body, scoring, version_id=version_id, ref=ref,
                                  made_for=made_for)
     except InvalidRequest as exc:
         raise fail(f"{exc.field}: {exc}") from exc

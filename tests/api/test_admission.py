@@ -53,7 +53,7 @@ class BlockingRankings:
                 event.set()
             return event
 
-    def __call__(self, _matcher: Any, body: Any, _resolved: Any) -> bytes:
+    def __call__(self, _matcher: Any, body: Any, _resolved: Any, _call: Any = None) -> bytes:
         tag = body.text
         with self._lock:
             self.started.append(tag)
