@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matcher.components import IntArray, Query, direct_ties, get_component
+from matcher.consortium_rules import UnknownRule, action_rules
 from matcher.engine import CatalogueIndex, FloatArray
 from matcher.signals import similar_projects
 from matcher.types import COMPONENTS, ScoringProfile, SuggestionRequest, TiePreference
@@ -191,6 +192,17 @@ def filter_mask(index: CatalogueIndex, countries: frozenset[str] | None, kinds: 
 FilterMask = Callable[[frozenset[str] | None, frozenset[str] | None], npt.NDArray[np.bool_]]
 
 
+def action_kinds(index: CatalogueIndex, request: SuggestionRequest) -> tuple[str, ...]:
+    """The kinds the request's action type asks for (``complementary_kinds`` of its consortium rules; none
+    without an action type or rules for it): a call's partners may be of those kinds too."""
+    if request.action_type is None or request.programme is None:
+        return ()
+    try:
+        return action_rules(request.programme, request.action_type, index.country_groups).complementary_kinds
+    except UnknownRule:
+        return ()
+
+
 def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requester_row: int | None,
                   masks: FilterMask | None = None) -> IntArray:
     """Rows that may be ranked: under ``eligibility="programme"`` the programme's partner countries and
@@ -206,7 +218,8 @@ def eligible_rows(index: CatalogueIndex, request: SuggestionRequest, *, requeste
             *(index.country_groups[r] for r in request.regions or []))
         countries = wanted if countries is None else countries & wanted
     kinds: set[str] | None = set(request.kinds) if request.kinds else (
-        set(programme["default_partner_kinds"]) if request.eligibility == "programme" else None)
+        set(programme["default_partner_kinds"]) | set(action_kinds(index, request))
+        if request.eligibility == "programme" else None)
     lookup = masks or partial(filter_mask, index)
     mask = lookup(None if countries is None else frozenset(countries),
                   None if kinds is None else frozenset(kinds)).copy()

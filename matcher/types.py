@@ -150,6 +150,10 @@ class SuggestionRequest(BaseModel):
         description="Only these kinds, each once (default: the programme's)")
     exclude: list[InstitutionId] = Field(default_factory=list, max_length=MAX_EXCLUDE,
                                          description="Institution ids never to suggest")
+    action_type: Literal["RIA", "IA", "CSA", "MSCA", "ERC", "EIC", "other"] | None = Field(
+        default=None, description="The call's action type (set from `call`): under programme eligibility, the kinds "
+                                  "the action asks for (innovation actions: companies and public bodies; "
+                                  "matcher/data/consortium_rules.json) join the programme's default kinds")
     eligibility: Literal["programme", "all"] = Field(
         default="programme",
         description="programme: the programme's partner countries and kinds (a call's rules); all: every "

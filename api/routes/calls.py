@@ -126,7 +126,7 @@ def request_for_call(body: SuggestionRequest, call: Call, *, today: dt.date) -> 
                                           f"{body.programme!r}: leave programme out, or give the call's")
     given = (body.text or "").strip()
     text = (f"{given}\n\n{call_idea(call)}" if given else call_idea(call))[:TEXT_MAX_LENGTH]
-    ready = body.model_copy(update={"programme": call.programme_key, "text": text})
+    ready = body.model_copy(update={"programme": call.programme_key, "text": text, "action_type": call.action_type})
     echo = SuggestionCall(topic_id=call.topic_id, title=call.title, programme=call.programme,
                           action_type=call.action_type, deadline=call.deadline,
                           status=call_status(call, today), url=call.url)

@@ -15,6 +15,7 @@ import pytest
 
 from matcher.components import REGISTRY, Query
 from matcher.engine import build_index
+from matcher.ranking import eligible_rows
 from matcher.suggest import Matcher, mmr_order
 from matcher.types import COMPONENTS, ComponentWeights, ScoringProfile, SuggestionRequest, TiePreference
 
@@ -226,3 +227,25 @@ def test_areas_focus_both_sides_on_the_closest_evidence(index) -> None:
     assert query.focused and query.vector is not None
     no_areas, _ = resolve_query(index, request.model_copy(update={"areas": []}), None)
     assert not no_areas.focused
+
+
+def test_an_innovation_action_admits_the_kinds_it_asks_for() -> None:
+    """Under programme eligibility a call's action type adds the kinds its consortium rules ask for (an
+    innovation action: companies and public bodies) to the programme's default kinds; other actions do not."""
+    institutions = [_inst("DE-U", "DE"), _inst("DE-C", "DE", "company"), _inst("IT-G", "IT", "public"),
+                    _inst("IT-O", "IT", "other")]
+    index = build_index(institutions=institutions, projects=[], participations=[], project_vectors={},
+                        owner_vectors={}, areas=[{"key": "water", "name": "Water"}], area_vectors=WATER[None, :],
+                        programmes=[{"key": "horizon-europe", "family": "horizon",
+                                     "partner_countries": {"participant": ["DE", "IT"]},
+                                     "default_partner_kinds": ["university", "research"]}])
+
+    def eligible(**request) -> set[str]:
+        rows = eligible_rows(index, SuggestionRequest(programme="horizon-europe", text="x", **request),
+                             requester_row=None)
+        return {index.institutions[r].id for r in rows}
+
+    assert eligible() == eligible(action_type="RIA") == {"DE-U"}
+    assert eligible(action_type="IA") == {"DE-U", "DE-C", "IT-G"}
+    assert eligible(action_type="IA", kinds=["company"]) == {"DE-C"}  # the request's own filter wins
+    assert len(eligible(action_type="IA", eligibility="all")) == 4
