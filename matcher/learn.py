@@ -172,10 +172,11 @@ def learn_profile(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scori
 
 # --- the learned ranker (LightGBM LambdaRank; the model and its features: matcher/ranker.py) -------------------
 
-# Per training query: hard negatives from the top of the base profile's ranking, random ones from the rest of
-# the shortlist the model re-orders (ranker.RERANK_DEPTH).
-N_RANKER_HARD_NEGATIVES = 150
-N_RANKER_RANDOM_NEGATIVES = 50
+# Per training query, the list the model learns to re-order is drawn from what it will re-order: the base
+# profile's best RERANK_DEPTH (ranker.py). Its partners there are the positives, and negatives are sampled from
+# it uniformly. (Partners from anywhere against negatives from the top taught the first model that a high
+# base score means "not a partner": it re-ranked worse than its base, recall@50 0.120 against 0.253.)
+N_RANKER_NEGATIVES = 200
 RANKER_PARAM_GRID: tuple[dict[str, Any], ...] = (
     {"num_leaves": 15, "n_estimators": 150, "learning_rate": 0.05, "min_child_samples": 20},
     {"num_leaves": 31, "n_estimators": 300, "learning_rate": 0.03, "min_child_samples": 20},
@@ -187,7 +188,8 @@ RANKER_PARAM_GRID: tuple[dict[str, Any], ...] = (
 
 def _query_groups(matcher: Matcher, queries: Sequence[EvalQuery], *, base: ScoringProfile, random_state: int
                   ) -> tuple[FloatArray, npt.NDArray[np.int_], list[int]]:
-    """Features and labels of each query's candidates (its partners, hard and random negatives), grouped."""
+    """Features and labels of each query's list (its partners among the base profile's best ``RERANK_DEPTH``,
+    and negatives sampled from those), grouped; queries with no partner there are left out."""
     rng = np.random.default_rng(random_state)
     index = matcher.index
     xs, ys, sizes = [], [], []
@@ -195,21 +197,20 @@ def _query_groups(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scori
         ranking = matcher.rank(query.request(), base)
         values = np.zeros((index.n, len(COMPONENTS)))
         values[ranking.rows] = ranking.values
-        blocked = np.zeros(index.n, dtype=bool)
-        blocked[query.truth] = True
-        blocked[query.exclude] = True
         scores = ranking.full_scores(index.n)  # the base profile's, as the core ranked them
-        scores[blocked] = -np.inf
-        # the model only ever re-orders the first stage's best RERANK_DEPTH: its negatives come from there
+        scores[query.exclude] = -np.inf
         depth = min(RERANK_DEPTH, len(scores))
         shortlist = np.argpartition(-scores, depth - 1)[:depth]
         shortlist = shortlist[np.isfinite(scores[shortlist])]
-        shortlist = shortlist[np.argsort(-scores[shortlist], kind="stable")]
-        top, rest = shortlist[:N_RANKER_HARD_NEGATIVES], shortlist[N_RANKER_HARD_NEGATIVES:]
-        random_neg = rng.choice(rest, size=min(N_RANKER_RANDOM_NEGATIVES, len(rest)), replace=False)
-        rows = np.concatenate([query.truth, top, random_neg]).astype(np.intp)
+        is_partner = np.isin(shortlist, query.truth)
+        positives = shortlist[is_partner]
+        if not len(positives):  # a list without a partner teaches a ranking nothing
+            continue
+        others = shortlist[~is_partner]
+        negatives = rng.choice(others, size=min(N_RANKER_NEGATIVES, len(others)), replace=False)
+        rows = np.concatenate([positives, negatives]).astype(np.intp)
         xs.append(feature_matrix(values[rows], index=index, query=ranking.query, rows=rows))
-        ys.append(np.r_[np.ones(len(query.truth)), np.zeros(len(rows) - len(query.truth))].astype(int))
+        ys.append(np.r_[np.ones(len(positives)), np.zeros(len(negatives))].astype(int))
         sizes.append(len(rows))
     return np.vstack(xs), np.concatenate(ys), sizes
 
@@ -245,6 +246,9 @@ def train_ranker(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scorin
         raise ValueError("no training query: a ranker cannot be learned from an empty history")
     ordered = sorted(queries, key=lambda q: (q.start_date.isoformat() if q.start_date else "", q.id))
     X, y, sizes = _query_groups(matcher, ordered, base=base, random_state=random_state)
+    if not sizes:
+        raise ValueError(f"no training project has a partner among the base profile's best {RERANK_DEPTH}: "
+                         "there is nothing to learn to re-order")
     bounds = np.cumsum([0, *sizes])
     edges = np.linspace(0, len(sizes), N_TIME_FOLDS + 2).astype(int)
     fold_scores: dict[int, list[float]] = {k: [] for k in range(len(RANKER_PARAM_GRID))}
@@ -271,7 +275,7 @@ def train_ranker(matcher: Matcher, queries: Sequence[EvalQuery], *, base: Scorin
         "fold_ndcg@10": {str(p): round(v, 4) for p, v in means.items()}, "param_grid": list(RANKER_PARAM_GRID),
         "gain": {name: round(float(g), 2) for name, g in sorted(zip(FEATURES, gains, strict=True),
                                                                  key=lambda item: -item[1])},
-        "n_queries": len(ordered), "n_rows": int(len(y)), "n_positive": int(y.sum()),
+        "n_queries": len(ordered), "n_lists": len(sizes), "n_rows": int(len(y)), "n_positive": int(y.sum()),
         "training_data_sha256": hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()[:16],
         "model_id": model_id(text), "lightgbm": lightgbm.__version__,
     }

@@ -172,6 +172,12 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     assert schema["info"]["version"]
     assert "Kazakh" in schema["info"]["description"]
     assert set(schema["paths"]) == {
+        "/calls",
+        "/calls/{topic_id}",
+        "/consortia",
+        "/consortia/check",
+        "/consortia/export",
+        "/portfolios",
         "/institutions",
         "/institutions/{institution_id}",
         "/institutions/{institution_id}/publications",
