@@ -372,8 +372,10 @@ def query_values(matcher: Matcher, query: EvalQuery) -> FloatArray:
 
 
 def single_signal(profile: ScoringProfile, component: str) -> ScoringProfile:
-    """``profile`` with all its weight on one component: a baseline ranked by the same core."""
-    return profile.model_copy(update={"weights": ComponentWeights(**{component: 1.0})})
+    """``profile`` with all its weight on one component: a baseline ranked by the same core (a weight profile
+    even when ``profile`` is a learned one: its other settings, diversity and ties, are kept)."""
+    return profile.model_copy(update={"weights": ComponentWeights(**{component: 1.0}), "kind": "weights",
+                                      "ranker_id": None})
 
 
 def baseline_scorers(matcher: Matcher, *, institution_texts: Mapping[str, str] | None = None,

@@ -107,3 +107,13 @@ def test_feedback_verdicts_become_labelled_pairs(loaded: Engine, embedder) -> No
     X, y = feedback_pairs(Matcher(index, embedder), verdicts)
     assert X.shape == (2, len(COMPONENTS)) and y.tolist() == [1, 0]
     assert ((X >= 0) & (X <= 1)).all()
+
+
+def test_a_single_signal_baseline_is_a_weight_profile_even_beside_a_learned_one() -> None:
+    from matcher.evaluation import single_signal
+
+    learned = load_default_profiles()["horizon-europe"].model_copy(update={"kind": "learned", "ranker_id": "abc"})
+    baseline = single_signal(learned, "similar_projects")
+    assert baseline.kind == "weights" and baseline.ranker_id is None
+    assert baseline.weights.normalised()["similar_projects"] == 1.0
+    assert baseline.ties == learned.ties and baseline.mmr_lambda == learned.mmr_lambda
