@@ -54,7 +54,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, Field
 
@@ -292,18 +291,10 @@ def tie_pairs(index: CatalogueIndex, rows: npt.NDArray[np.intp], *, max_pairs: i
     return np.column_stack([i, j]).astype(np.intp).reshape(-1, 2), strength
 
 
-_COORDINATED: dict[int, npt.NDArray[np.int64]] = {}
-
-
 def coordinated_counts(index: CatalogueIndex) -> npt.NDArray[np.int64]:
-    """(n,) projects each institution coordinated (as of the index date); computed once per index."""
-    key = id(index)
-    counts = _COORDINATED.get(key)
-    if counts is None or len(counts) != index.n:
-        counts = np.asarray(sp.csr_matrix(index.coordinated[: index.n]).sum(axis=1)).ravel().astype(np.int64)
-        _COORDINATED.clear()  # one index at a time is served; keep memory flat
-        _COORDINATED[key] = counts
-    return counts
+    """(n,) projects each institution coordinated (as of the index date): a row sum of a sparse matrix,
+    cheap enough to take per build (a cache keyed on ``id(index)`` could hand a new index an old one's)."""
+    return np.asarray(index.coordinated[: index.n].sum(axis=1)).ravel().astype(np.int64)
 
 
 # --- the pool -----------------------------------------------------------------------------------------------
@@ -618,7 +609,10 @@ def solve_pool(pool: Pool, rules: ActionRules, weights: dict[str, float], *, siz
         solver.parameters.max_time_in_seconds = float(conf["time_limit_s"])
         solver.parameters.num_workers = int(conf["num_workers"])
         solver.parameters.random_seed = 0
-        solver.parameters.repair_hint = True
+        # the previous alternative stays a hint, but not a repaired one: with repair_hint on, OR-Tools 9.15's
+        # multi-worker search aborted the whole process (SIGABRT) in 4 of 8 runs of the consortium tests, 0 of 8
+        # without it
+        solver.parameters.repair_hint = False
         # full probing of the pair clauses can take the whole time limit before the search starts
         solver.parameters.cp_model_probing_level = int(conf["probing_level"])
         status = solver.solve(built.model)
