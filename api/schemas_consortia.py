@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
@@ -21,9 +21,8 @@ from matcher.types import (
     _unique,
 )
 from seed_data.safe_text import SAFE_TEXT
-from seed_data.tables import PROFILE_REF_PATTERN
+from seed_data.tables import PROFILE_REF_PATTERN, ActionType
 
-ActionTypeName = Literal["RIA", "IA", "CSA", "MSCA", "ERC", "EIC", "other"]
 UniqueIds = Annotated[list[InstitutionId], AfterValidator(_unique)]
 Size = Annotated[int, Field(ge=1, le=MAX_SIZE, strict=True)]
 
@@ -41,7 +40,7 @@ class ConsortiumRequest(BaseModel):
     call: CallTopicId | None = Field(default=None, description="A call topic id (GET /calls): its programme, "
                                      "action type and text")
     programme: ProgrammeKey | None = Field(default=None, description="Programme key, when no call is named")
-    action_type: ActionTypeName | None = Field(default=None, description="Action type, when no call is named")
+    action_type: ActionType | None = Field(default=None, description="Action type, when no call is named")
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX_LENGTH), SAFE_TEXT] | None = Field(
         default=None, description="The idea or call text, split into the aspects a consortium must cover")
     areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS)
@@ -78,7 +77,7 @@ class ConsortiumCheckRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     programme: ProgrammeKey
-    action_type: ActionTypeName | None = None
+    action_type: ActionType | None = None
     members: Annotated[list[InstitutionId], AfterValidator(_unique)] = Field(
         min_length=1, max_length=MAX_SIZE, json_schema_extra=UNIQUE_ITEMS)
     coordinator_id: InstitutionId | None = Field(default=None, description="The designated coordinator, if any")

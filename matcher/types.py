@@ -18,6 +18,7 @@ from seed_data.tables import (
     MAX_SQL_INT,
     PROFILE_REF_PATTERN,
     PROGRAMME_KEY_MAX_LENGTH,
+    ActionType,
     InstitutionKind,
 )
 
@@ -150,7 +151,7 @@ class SuggestionRequest(BaseModel):
         description="Only these kinds, each once (default: the programme's)")
     exclude: list[InstitutionId] = Field(default_factory=list, max_length=MAX_EXCLUDE,
                                          description="Institution ids never to suggest")
-    action_type: Literal["RIA", "IA", "CSA", "MSCA", "ERC", "EIC", "other"] | None = Field(
+    action_type: ActionType | None = Field(
         default=None, description="The call's action type (set from `call`): under programme eligibility, the kinds "
                                   "the action asks for (innovation actions: companies and public bodies; "
                                   "matcher/data/consortium_rules.json) join the programme's default kinds")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import JSON, Column, DateTime, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -117,7 +117,8 @@ class Project(SQLModel, table=True):
 # Action types of CORDIS funding schemes, most specific first: (marker in the scheme code, action type).
 _ACTION_TYPES = (("MSCA", "MSCA"), ("ERC", "ERC"), ("EIC", "EIC"), ("-RIA", "RIA"), ("-IA", "IA"),
                  ("-CSA", "CSA"))
-ACTION_TYPES = ("RIA", "IA", "CSA", "MSCA", "ERC", "EIC", "other")
+ActionType = Literal["RIA", "IA", "CSA", "MSCA", "ERC", "EIC", "other"]
+ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
 
 
 def action_type(funding_scheme: str | None) -> str:
