@@ -113,14 +113,9 @@ def request_for_call(body: SuggestionRequest, call: Call, *, today: dt.date) -> 
     """``body`` made ready to rank for ``call``: the call's idea (title and text) after any text the body gave,
     and the call's programme; with the call as the answer echoes it.
 
-    ``InvalidRequest`` naming ``call`` for a call of a programme partnermatch has no rules for (only Horizon
-    Europe calls, and Erasmus+ capacity building, have one), naming ``programme`` when the body gives another
-    programme than the call's: a request for a call ranks under that call's programme.
+    ``call`` is one :func:`rankable_call` returned. ``InvalidRequest`` naming ``programme`` when the body gives
+    another programme than the call's: a request for a call ranks under that call's programme.
     """
-    if call.programme_key is None:
-        raise InvalidRequest("call", f"call {call.topic_id!r} is of programme {call.programme!r}, for which "
-                                     "partnermatch has no eligibility rules or weights; suggestions can be made for "
-                                     "Horizon Europe calls (GET /calls?programme=horizon-europe)")
     if body.programme is not None and body.programme != call.programme_key:
         raise InvalidRequest("programme", f"call {call.topic_id!r} is of programme {call.programme_key!r}, not "
                                           f"{body.programme!r}: leave programme out, or give the call's")
@@ -133,17 +128,28 @@ def request_for_call(body: SuggestionRequest, call: Call, *, today: dt.date) -> 
     return ready, echo
 
 
+def rankable_call(session: Session, topic_id: str) -> Call:
+    """The call a request names, if partners can be ranked for it: ``InvalidRequest`` naming ``call`` for an
+    unknown topic id, or a call of a programme partnermatch has no rules for (only Horizon Europe calls, and
+    Erasmus+ capacity building, have one). Suggestions and the consortium builder both ask here."""
+    try:
+        call = get_call(session, topic_id)
+    except CallNotFound as exc:
+        raise InvalidRequest("call", f"no call with topic id {topic_id!r} (GET /calls lists them)") from exc
+    if call.programme_key is None:
+        raise InvalidRequest("call", f"call {call.topic_id!r} is of programme {call.programme!r}, for which "
+                                     "partnermatch has no eligibility rules or weights; suggestions and consortia "
+                                     "can be made for Horizon Europe calls (GET /calls?programme=horizon-europe)")
+    return call
+
+
 def resolve_call(session: Session, body: SuggestionRequest, *, today: dt.date) -> tuple[SuggestionRequest,
                                                                                       SuggestionCall | None]:
     """``body`` as ranked: for a request naming a call, :func:`request_for_call` (``InvalidRequest`` naming
     ``call`` for an unknown topic id); any other request as it is."""
     if body.call is None:
         return body, None
-    try:
-        call = get_call(session, body.call)
-    except CallNotFound as exc:
-        raise InvalidRequest("call", f"no call with topic id {body.call!r} (GET /calls lists them)") from exc
-    return request_for_call(body, call, today=today)
+    return request_for_call(body, rankable_call(session, body.call), today=today)
 
 
 def call_notes(echo: SuggestionCall | None) -> list[str]:

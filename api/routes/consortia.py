@@ -12,14 +12,17 @@ import io
 import logging
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from openpyxl import Workbook
 from sqlmodel import Session
 
-from api.auth import auth_responses, require_office
+from api.auth import OfficeKey, auth_responses, require_office
 from api.deps import get_engine, get_matcher
 from api.errors import InvalidRequest
+from api.routes.calls import rankable_call
 from api.routes.shortlists import CSV_MEDIA_TYPE, UTF8_BOM, XLSX_MEDIA_TYPE
+from api.routes.suggestions import queue_full_responses, ranking_gate
 from api.schemas import ROR_URL_PREFIX, problem_responses
 from api.schemas_consortia import (
     CheckedMember,
@@ -33,7 +36,8 @@ from matcher.consortium import ConsortiumSpec, InfeasibleConsortium, build_conso
 from matcher.consortium_rules import UnknownRule
 from matcher.suggest import Matcher, RequestError, _institution
 from matcher.weights import InvalidProfile, ProfileNotFound, format_ref, resolve_for_request, to_scoring_profile
-from seed_data.calls import CallNotFound, call_idea, get_call
+from seed_data.calls import call_idea
+from seed_data.tables import ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +55,7 @@ def spec_for(body: ConsortiumRequest, session: Session) -> tuple[ConsortiumSpec,
     programme, text = body.programme, body.text
     action_type: str | None = body.action_type
     if body.call is not None:
-        try:
-            call = get_call(session, body.call)
-        except CallNotFound as exc:
-            raise InvalidRequest("call", f"no call with topic id {body.call!r} (GET /calls lists them)") from exc
-        if call.programme_key is None:
-            raise InvalidRequest("call", f"call {body.call!r} is of {call.programme!r}, a programme without "
-                                         "consortium rules here")
+        call = rankable_call(session, body.call)
         programme, action_type, text = call.programme_key, call.action_type, call_idea(call)
     assert programme is not None  # the request's validator
     spec = ConsortiumSpec(programme=programme, action_type=action_type, text=text, areas=body.areas,
@@ -86,14 +84,26 @@ def answer(matcher: Matcher, body: ConsortiumRequest, session: Session) -> Conso
     return ConsortiumAnswer(**response.model_dump(), call=call, profile_ref=format_ref(version))
 
 
-@router.post("", response_model=ConsortiumAnswer, dependencies=[Depends(require_office)],
-             responses=problem_responses(422, 503))
-def create_consortia(body: ConsortiumRequest, request: Request) -> ConsortiumAnswer:
-    """Propose alternative consortia that meet the programme's composition rules, cover the call's aspects and
-    are credible, each with roles, the evidence behind each aspect, the rules it meets and its objective."""
-    matcher = get_matcher(request)
+def _build(request: Request, matcher: Matcher, body: ConsortiumRequest) -> ConsortiumAnswer:
     with Session(get_engine(request)) as session:
         return answer(matcher, body, session)
+
+
+async def _admitted_build(body: ConsortiumRequest, request: Request, api_key: ApiKey) -> ConsortiumAnswer:
+    """Build through the process's ranking gate, as suggestions and portfolios rank: a build ranks the pool and
+    runs the solver for about a second per alternative, so it is always heavy (``api/routes/suggestions.py``)."""
+    matcher = get_matcher(request)
+    assert api_key.id is not None
+    async with ranking_gate(request.app).slot(api_key.id, heavy=True):
+        return await anyio.to_thread.run_sync(_build, request, matcher, body)
+
+
+@router.post("", response_model=ConsortiumAnswer,
+             responses={**problem_responses(422, 503), **queue_full_responses()})
+async def create_consortia(body: ConsortiumRequest, request: Request, api_key: OfficeKey) -> ConsortiumAnswer:
+    """Propose alternative consortia that meet the programme's composition rules, cover the call's aspects and
+    are credible, each with roles, the evidence behind each aspect, the rules it meets and its objective."""
+    return await _admitted_build(body, request, api_key)
 
 
 @router.post("/check", response_model=ConsortiumCheckResponse, dependencies=[Depends(require_office)],
@@ -192,15 +202,16 @@ def export_bytes(response: ConsortiumAnswer, format: str) -> tuple[bytes, str]: 
 
 
 @router.post(
-    "/export", response_class=Response, dependencies=[Depends(require_office)],
+    "/export", response_class=Response,
     responses={200: {"description": "The proposals' members, as an attachment.",
                      "content": {"text/csv": {"schema": {"type": "string"}},
                                  XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
-               **problem_responses(422, 503)},
+               **problem_responses(422, 503), **queue_full_responses()},
 )
-def export_consortia(body: ConsortiumRequest, request: Request, format: Format = "csv") -> Response:  # noqa: A002
+async def export_consortia(body: ConsortiumRequest, request: Request, api_key: OfficeKey,
+                           format: Format = "csv") -> Response:  # noqa: A002
     """Build the proposals (as ``POST /consortia``) and write them as CSV or an Excel workbook."""
-    response = create_consortia(body, request)
+    response = await _admitted_build(body, request, api_key)
     content, media_type = export_bytes(response, format)
     filename = f"partnermatch-consortia-{dt.datetime.now(dt.UTC):%Y%m%d}.{format}"
     return Response(content=content, media_type=media_type,

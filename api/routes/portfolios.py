@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import OfficeKey, auth_responses
 from api.deps import get_engine, get_matcher
 from api.errors import InvalidRequest
-from api.routes.suggestions import _queue_full_response, _ranking_gate
+from api.routes.suggestions import queue_full_responses, ranking_gate
 from api.schemas import problem_responses
 from api.schemas_portfolios import PortfolioRequest, PortfolioResponse, portfolio_public
 from matcher.portfolio import plan_portfolio, strongest_in_area
@@ -86,13 +86,13 @@ def _resolve(request: Request, body: PortfolioRequest) -> tuple[ScoringProfile, 
 
 
 @router.post("", response_model=PortfolioResponse,
-             responses={**problem_responses(422, 503), **_queue_full_response(), **auth_responses()})
+             responses={**problem_responses(422, 503), **queue_full_responses(), **auth_responses()})
 async def create_portfolio(body: PortfolioRequest, request: Request, api_key: OfficeKey) -> PortfolioResponse:
     """Assign partners to several requesters at once: k each, no partner to more than c, at most
     max_per_country per country, maximising the total score; each requester compared with its own top-k."""
     matcher = get_matcher(request)
     profile, version_id, ref, made_for = await run_in_threadpool(_resolve, request, body)
     assert api_key.id is not None
-    async with _ranking_gate(request.app).slot(api_key.id, heavy=True):
+    async with ranking_gate(request.app).slot(api_key.id, heavy=True):
         return await anyio.to_thread.run_sync(
             lambda: build_portfolio(matcher, body, profile, version_id=version_id, ref=ref, made_for=made_for))

@@ -279,7 +279,8 @@ def looks_heavy(body: SuggestionRequest) -> bool:
     return len(body.text or "") > HEAVY_TEXT_CHARS or body.k + body.offset > HEAVY_DEPTH
 
 
-def _ranking_gate(app: FastAPI) -> FairRankingGate:
+def ranking_gate(app: FastAPI) -> FairRankingGate:
+    """The process's one admission gate for rankings (suggestions, portfolios, consortia), made on first use."""
     gate: FairRankingGate | None = getattr(app.state, "ranking_gate", None)
     if gate is None:
         gate = app.state.ranking_gate = FairRankingGate(RANKING_THREADS,
@@ -341,7 +342,8 @@ def _answer(matcher: Matcher, body: SuggestionRequest, resolved: ResolvedProfile
     return answer.model_dump_json().encode("utf-8")
 
 
-def _queue_full_response() -> dict[int | str, dict[str, Any]]:
+def queue_full_responses() -> dict[int | str, dict[str, Any]]:
+    """The 429 a gated route declares: the key has its share of rankings running or waiting."""
     responses = problem_responses(429)
     responses[429]["description"] = ("This API key already has its share of rankings running or waiting; "
                                       "retry after `Retry-After` seconds.")
@@ -351,7 +353,7 @@ def _queue_full_response() -> dict[int | str, dict[str, Any]]:
 
 
 @router.post("", response_model=SuggestionResponse,
-             responses={**problem_responses(422, 503), **_queue_full_response(), **auth_responses()})
+             responses={**problem_responses(422, 503), **queue_full_responses(), **auth_responses()})
 async def create_suggestions(body: SuggestionRequest, request: Request, api_key: OfficeKey,
                              today: TodayDep) -> Response:
     """Rank eligible partners for an institution, a project idea or an open call, with each score explained.
@@ -373,7 +375,7 @@ async def create_suggestions(body: SuggestionRequest, request: Request, api_key:
     answer = answers.get(key)
     if answer is None:
         assert api_key.id is not None
-        async with _ranking_gate(request.app).slot(api_key.id, heavy=looks_heavy(body)):
+        async with ranking_gate(request.app).slot(api_key.id, heavy=looks_heavy(body)):
             answer = await anyio.to_thread.run_sync(_answer, matcher, body, resolved, call)
         answers.put(key, answer)
     return Response(answer, media_type="application/json")
