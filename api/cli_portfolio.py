@@ -3,14 +3,11 @@ as a table, JSON, or a CSV/XLSX file for the office."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from openpyxl import Workbook
 from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,14 +16,13 @@ from api.cli_common import catalogue_session, console, fail, load_matcher, resol
 from api.errors import InvalidRequest
 from api.routes.portfolios import build_portfolio, resolve_profile_version
 from api.schemas_portfolios import PortfolioRequest, PortfolioResponse, RequesterSelection
-from api.spreadsheet import spreadsheet_cell
+from api.spreadsheet import add_sheet, csv_bytes, empty_workbook, workbook_bytes
 
 logger = logging.getLogger("partnermatch")
 
 EXPORT_COLUMNS = ("requester_id", "requester", "requester_country", "position", "partner_id", "partner",
                   "partner_country", "partner_kind", "score", "own_rank", "partner_load", "requester_total",
                   "independent_total", "ratio", "overlap", "shortfall")
-UTF8_BOM = "\ufeff"  # Excel opens a BOM-marked CSV as UTF-8
 
 
 def export_rows(answer: PortfolioResponse) -> list[list[Any]]:
@@ -45,23 +41,13 @@ def export_rows(answer: PortfolioResponse) -> list[list[Any]]:
 
 def write_export(answer: PortfolioResponse, path: Path) -> None:
     """``answer`` as CSV (UTF-8 with BOM) or an Excel workbook, by ``path``'s suffix; cells made safe to open."""
-    rows = [[spreadsheet_cell(v) for v in row] for row in export_rows(answer)]
+    rows = export_rows(answer)
     if path.suffix.lower() == ".xlsx":
-        book = Workbook()
-        sheet = book.active
-        assert sheet is not None
-        sheet.title = "Portfolio"
-        sheet.append(list(EXPORT_COLUMNS))
-        for row in rows:
-            sheet.append(row)
-        sheet.freeze_panes = "A2"
-        book.save(path)
-        return
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    writer.writerow(EXPORT_COLUMNS)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
-    path.write_text(UTF8_BOM + out.getvalue(), encoding="utf-8")
+        book = empty_workbook()
+        add_sheet(book, "Portfolio", EXPORT_COLUMNS, rows)
+        path.write_bytes(workbook_bytes(book))
+    else:
+        path.write_bytes(csv_bytes(EXPORT_COLUMNS, rows))
 
 
 def print_portfolio(answer: PortfolioResponse) -> None:

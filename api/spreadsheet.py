@@ -13,8 +13,14 @@ still exports.
 
 from __future__ import annotations
 
+import csv
+import io
 import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from seed_data.safe_text import UNWRITABLE
 
@@ -24,6 +30,9 @@ FORMULA_TRIGGERS = frozenset("=+-@|")
 # Cells starting with these are escaped whatever follows (OWASP lists tab and carriage return).
 _CONTROL_STARTS = ("\t", "\r", "\n")
 # Excel holds at most 32,767 characters in a cell.
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+UTF8_BOM = "\ufeff"  # Excel opens a BOM-marked CSV as UTF-8
 MAX_CELL_CHARS = 32767
 
 
@@ -42,3 +51,39 @@ def spreadsheet_cell(value: Any) -> Any:
     if _starts_a_formula(text):
         text = "'" + text
     return text[:MAX_CELL_CHARS]
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV file (UTF-8 with BOM, every field quoted): ``header``, then ``rows`` with every cell made safe and
+    None written as an empty field."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else spreadsheet_cell(v) for v in row])
+    return (UTF8_BOM + out.getvalue()).encode("utf-8")
+
+
+def empty_workbook() -> Workbook:
+    """A workbook without sheets (openpyxl starts one with an empty "Sheet"), for :func:`add_sheet`."""
+    book = Workbook()
+    book.remove(book.worksheets[0])
+    return book
+
+
+def add_sheet(book: Workbook, title: str, header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> Worksheet:
+    """A new sheet of ``book`` titled ``title``: ``header`` (frozen), then ``rows``, every cell made safe."""
+    sheet = book.create_sheet(title)
+    if header is not None:
+        sheet.append(list(header))
+        sheet.freeze_panes = "A2"
+    for row in rows:
+        sheet.append([spreadsheet_cell(v) for v in row])
+    return sheet
+
+
+def workbook_bytes(book: Workbook) -> bytes:
+    """``book`` saved as .xlsx bytes."""
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

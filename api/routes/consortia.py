@@ -6,22 +6,18 @@ Every file cell goes through ``api.spreadsheet.spreadsheet_cell`` (formula injec
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
-from openpyxl import Workbook
 from sqlmodel import Session
 
 from api.auth import OfficeKey, auth_responses, require_office
 from api.deps import get_engine, get_matcher
 from api.errors import InvalidRequest
 from api.routes.calls import rankable_call
-from api.routes.shortlists import CSV_MEDIA_TYPE, UTF8_BOM, XLSX_MEDIA_TYPE
 from api.routes.suggestions import queue_full_responses, ranking_gate
 from api.schemas import ROR_URL_PREFIX, problem_responses
 from api.schemas_consortia import (
@@ -31,7 +27,7 @@ from api.schemas_consortia import (
     ConsortiumCheckResponse,
     ConsortiumRequest,
 )
-from api.spreadsheet import spreadsheet_cell
+from api.spreadsheet import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, add_sheet, csv_bytes, empty_workbook, workbook_bytes
 from matcher.consortium import ConsortiumSpec, InfeasibleConsortium, build_consortia, check_consortium
 from matcher.consortium_rules import UnknownRule
 from matcher.suggest import Matcher, RequestError, _institution
@@ -155,43 +151,21 @@ def rule_rows(response: ConsortiumAnswer) -> list[list[Any]]:
 
 def write_csv(response: ConsortiumAnswer) -> bytes:
     """The members of every proposal as CSV (UTF-8 with BOM), every field quoted and made safe."""
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    writer.writerow(MEMBER_COLUMNS)
-    for row in member_rows(response):
-        writer.writerow([spreadsheet_cell(v) if v is not None else "" for v in row])
-    return (UTF8_BOM + out.getvalue()).encode("utf-8")
+    return csv_bytes(MEMBER_COLUMNS, member_rows(response))
 
 
 def write_xlsx(response: ConsortiumAnswer) -> bytes:
-    """The proposals as a workbook: sheets Members, Rules and Objective (each term per alternative)."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Members"
-    sheet.append(list(MEMBER_COLUMNS))
-    for row in member_rows(response):
-        sheet.append([spreadsheet_cell(v) for v in row])
-    sheet.freeze_panes = "A2"
-    rules = book.create_sheet("Rules")
-    rules.append(list(RULE_COLUMNS))
-    for row in rule_rows(response):
-        rules.append([spreadsheet_cell(v) for v in row])
-    objective = book.create_sheet("Objective")
-    objective.append(["Alternative", "Term", "Value"])
-    for p in response.proposals:
-        terms: list[tuple[str, float]] = [*p.breakdown.items(), ("total", p.objective)]
-        for term, value in terms:
-            objective.append([p.rank, term, value])
-    about = book.create_sheet("About")
-    about_rows: list[tuple[str, str | None]] = [
+    """The proposals as a workbook: sheets Members, Rules, Objective (each term per alternative) and About."""
+    book = empty_workbook()
+    add_sheet(book, "Members", MEMBER_COLUMNS, member_rows(response))
+    add_sheet(book, "Rules", RULE_COLUMNS, rule_rows(response))
+    add_sheet(book, "Objective", ("Alternative", "Term", "Value"),
+              [(p.rank, term, value) for p in response.proposals
+               for term, value in [*p.breakdown.items(), ("total", p.objective)]])
+    add_sheet(book, "About", None, [
         ("Programme", response.programme), ("Action type", response.action_type), ("Call", response.call),
-        ("Aspects", " | ".join(a.text for a in response.aspects)), ("Notes", " ".join(response.notes))]
-    for name, text in about_rows:
-        about.append([name, spreadsheet_cell(text)])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        ("Aspects", " | ".join(a.text for a in response.aspects)), ("Notes", " ".join(response.notes))])
+    return workbook_bytes(book)
 
 
 def export_bytes(response: ConsortiumAnswer, format: str) -> tuple[bytes, str]:  # noqa: A002

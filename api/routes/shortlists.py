@@ -9,15 +9,12 @@ cannot hold are replaced. CSV fields are all quoted, so a separator in a value n
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
 
@@ -25,17 +22,20 @@ from api.auth import auth_responses, require_office
 from api.deps import SessionDep
 from api.errors import InvalidRequest
 from api.schemas import ROR_URL_PREFIX, ShortlistExport, problem_responses
-from api.spreadsheet import spreadsheet_cell
+from api.spreadsheet import (
+    CSV_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    add_sheet,
+    csv_bytes,
+    empty_workbook,
+    workbook_bytes,
+)
 from seed_data.tables import Institution, PriorityArea, Programme
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/shortlists", tags=["shortlists"], responses=auth_responses())
 
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Excel takes a UTF-8 file for its locale's code page unless it starts with a byte-order mark.
-UTF8_BOM = "\ufeff"
 COLUMNS = ("Rank", "Name", "Native name", "Country", "Kind", "City", "PIC", "Erasmus code", "ROR", "Website",
            "Score", "Status", "Note", "Institution id")
 # CSV has no second sheet: what the shortlist is for repeats on every row, in these columns.
@@ -64,36 +64,20 @@ def _about(body: ShortlistExport, *, requester: Institution | None, programme: P
 
 def write_csv(rows: Sequence[Sequence[Any]], about: Sequence[Any]) -> bytes:
     """The shortlist as CSV (UTF-8 with BOM), the ``ABOUT_COLUMNS`` repeated on every row."""
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    writer.writerow([*COLUMNS, *ABOUT_COLUMNS])
-    for row in rows:
-        writer.writerow([spreadsheet_cell(v) if v is not None else "" for v in (*row, *about)])
-    return (UTF8_BOM + out.getvalue()).encode("utf-8")
+    return csv_bytes([*COLUMNS, *ABOUT_COLUMNS], ([*row, *about] for row in rows))
 
 
 def write_xlsx(rows: Sequence[Sequence[Any]], about: Sequence[Any]) -> bytes:
     """The shortlist as an Excel workbook: sheet "Shortlist", and sheet "About" with ``ABOUT_COLUMNS``."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Shortlist"
-    sheet.append(list(COLUMNS))
-    for row in rows:
-        sheet.append([spreadsheet_cell(v) for v in row])
-    sheet.freeze_panes = "A2"
+    book = empty_workbook()
+    sheet = add_sheet(book, "Shortlist", COLUMNS, rows)
     widths = (6, 40, 30, 8, 12, 18, 12, 14, 30, 30, 8, 12, 40, 18)
     for number, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(number)].width = width
-    info = book.create_sheet("About")
-    for name, value in zip(ABOUT_COLUMNS, about, strict=True):
-        info.append([name, spreadsheet_cell(value)])
-    info.append(["Items", len(rows)])
+    info = add_sheet(book, "About", None, [*zip(ABOUT_COLUMNS, about, strict=True), ("Items", len(rows))])
     info.column_dimensions["A"].width = 14
     info.column_dimensions["B"].width = 60
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbook_bytes(book)
 
 
 def _check(body: ShortlistExport, *, session: Session) -> tuple[dict[str, Institution], Institution | None,
