@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import logging
 import statistics
 import time
@@ -52,6 +53,8 @@ def measure(index: CatalogueIndex, embedder: SentenceTransformerEmbedder, *, n: 
     matcher = Matcher(index, embedder)
     profiles = load_default_profiles() if profile is None else defaultdict(lambda: profile)
     requests = _requests(index, n)
+    gc.collect()
+    gc.freeze()  # as the service does once its indexes are loaded (api/state.py): no full collections of them
     for request in requests[:5]:  # warm caches (filter masks, BLAS threads)
         matcher.suggest(request, profiles[request.programme])
     suggest_ms, bare_ms = [], []

@@ -14,9 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray, rank_percentile
-from matcher.evidence import AREA_TOP_ITEMS
-from matcher.signals import top_k_row_means
+from matcher.engine import BRI_FAMILY, ERASMUS_FAMILY, CatalogueIndex, FloatArray, grid_percentile
 from matcher.types import COMPONENTS
 
 IntArray = npt.NDArray[np.intp]
@@ -54,13 +52,14 @@ def focused_similarity(index: CatalogueIndex, item_cosines: npt.NDArray[np.float
     """(n,) each institution's closeness to the query through its own closest evidence (``item_cosines``: of
     every evidence item with the query vector): the mean of its ``AREA_TOP_ITEMS`` best weighted item cosines
     (the rule of area strength), 0 without evidence."""
-    return top_k_row_means(index.owners, np.asarray(item_cosines, dtype=np.float64), AREA_TOP_ITEMS)
+    return index.owner_top_items(item_cosines)
 
 
 class Thematic:
     """Similarity of the candidate's research to the request. Without areas: its pooled evidence vector's
     cosine, calibrated so that 0.9 means "more similar than 90% of random institution pairs". With areas
-    (focused): its evidence closest to the request, as a percentile among institutions with evidence."""
+    (focused): its evidence closest to the request, as a percentile among institutions with evidence
+    (compared on a grid of 2**-15, ``engine.grid_percentile``)."""
 
     name = "thematic"
 
@@ -69,7 +68,7 @@ class Thematic:
             return np.zeros(len(rows))
         if query.focused:
             cosines = query.item_cosines if query.item_cosines is not None else index.evidence_vectors @ query.vector
-            return rank_percentile(focused_similarity(index, cosines), index.has_evidence)[rows]
+            return grid_percentile(focused_similarity(index, cosines), index.evidence_rows)[rows]
         return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 
 
@@ -82,7 +81,7 @@ class AreaFit:
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
         if not query.area_cols:
             return np.zeros(len(rows))
-        return index.area_strength[np.ix_(rows, np.asarray(query.area_cols, dtype=np.intp))].mean(axis=1)
+        return index.area_strength_by_area[np.ix_(query.area_cols, rows)].mean(axis=0)
 
 
 class Complementarity:
@@ -95,8 +94,8 @@ class Complementarity:
             return np.zeros(len(rows))
         own = np.zeros(len(query.area_cols)) if query.requester_strength is None else (
             query.requester_strength[query.area_cols])
-        gap = index.area_strength[np.ix_(rows, np.asarray(query.area_cols, dtype=np.intp))] - own
-        return np.clip(gap, 0.0, 1.0).mean(axis=1)
+        gap = index.area_strength_by_area[np.ix_(query.area_cols, rows)] - own[:, None]
+        return np.clip(gap, 0.0, 1.0).mean(axis=0)
 
 
 class TrackRecord:

@@ -29,6 +29,7 @@ import matcher.texts
 from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
 from matcher.evidence import (
+    AREA_TOP_ITEMS,
     COPARTICIPATION,
     EVIDENCE_WEIGHTS_FILE,
     EvidenceWeights,
@@ -41,6 +42,7 @@ from matcher.evidence import (
     recency,
 )
 from matcher.signals import (
+    TopKRowMeans,
     decayed_coparticipation,
     decayed_ties,
     regional_partnership_weights,
@@ -147,7 +149,14 @@ class CatalogueIndex:
         self._project_has_text = self.evidence_weights[: len(self.projects)] > 0
         self.owners = evidence_owners(self.membership[: self.n], self.evidence_weights[: len(self.projects)],
                                       self.items_of)
+        # a focused request's per-institution mean of its best item cosines (components.focused_similarity)
+        self.owner_top_items = TopKRowMeans.from_owners(self.owners, AREA_TOP_ITEMS)
+        # area by area, contiguous: a request reads one or two areas' column over every candidate
+        self.area_strength_by_area = np.ascontiguousarray(self.area_strength.T)
         self.membership_csc = self.membership.tocsc()  # column slices: the participants of given projects
+        # each project's start as a day number (undated ones first in time): explanations list the latest first
+        self.project_start_days = np.array([(p.start_date or dt.date.min).toordinal() for p in self.projects],
+                                           dtype=np.int64)
         self._ties_by_pair: dict[tuple[int, int], list[TieInfo]] = {}
         for tie in self.ties:
             for pair in (tie.rows, tie.rows[::-1]):
@@ -238,6 +247,28 @@ def rank_percentile(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArr
         else:
             ranks[order[:, col], col] = average
     out[mask] = ranks / n_ranked
+    return out
+
+
+# grid_percentile counts values closer than this (2**-15, in cosine) as ties.
+PERCENTILE_GRID_STEPS_PER_UNIT = 32768
+
+
+def grid_percentile(values: FloatArray, ranked: npt.NDArray[np.intp], *, low: float = -1.0, high: float = 1.0,
+                    steps_per_unit: int = PERCENTILE_GRID_STEPS_PER_UNIT) -> FloatArray:
+    """:func:`rank_percentile` of ``values`` in [``low``, ``high``] among the rows ``ranked`` (0 elsewhere),
+    with values in the same cell of a grid of ``steps_per_unit`` cells per unit counted as ties: one count per
+    cell and their running sum instead of a sort, linear in the rows (a focused request ranks every
+    institution with evidence). It differs from the exact percentile only where distinct values share a
+    cell, by at most half that cell's share of the rows."""
+    out = np.zeros(values.shape, dtype=np.float64)
+    if not len(ranked):
+        return out
+    n_cells = int(np.ceil((high - low) * steps_per_unit)) + 1
+    cells = np.clip(np.rint((values[ranked] - low) * steps_per_unit), 0, n_cells - 1).astype(np.intp)
+    counts = np.bincount(cells, minlength=n_cells)
+    below = np.cumsum(counts) - counts
+    out[ranked] = (below[cells] + (counts[cells] + 1) / 2) / len(ranked)  # ties: the average of their ranks
     return out
 
 

@@ -7,6 +7,7 @@ does not depend on a request, the components (``matcher/components.py``) compute
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -120,28 +121,67 @@ def similar_projects(project_cosines: npt.NDArray[np.floating[Any]], project_has
     return top.astype(np.intp), weight.astype(np.float64)
 
 
-def top_k_row_means(owners: sp.csr_matrix, item_scores: FloatArray, k: int) -> FloatArray:
-    """(n,) per row of ``owners`` (n, n_items; the item's weight in its owner's row), the mean of its ``k``
-    best ``item score × min(weight, 1)``; 0 for a row without items. The rule of
-    ``evidence.raw_area_strength`` for one query vector, vectorised over all rows: ``k`` rounds of a per-row
-    maximum (``np.maximum.reduceat``), each taking one item per row out, linear in the non-zeros (a sort of
-    them was most of a focused request's time)."""
-    n = owners.shape[0]
-    if owners.nnz == 0:
-        return np.zeros(n)
-    lengths = np.diff(owners.indptr)
-    nonempty = np.flatnonzero(lengths)
-    row_ids = np.repeat(np.arange(len(nonempty)), lengths[nonempty])  # position among the non-empty rows
-    remaining = item_scores[owners.indices] * np.minimum(owners.data, 1.0)
-    sums = np.zeros(len(nonempty))
-    for round_ in range(k):
-        best = np.maximum.reduceat(remaining, owners.indptr[nonempty])
-        left = lengths[nonempty] > round_
-        sums[left] += best[left]
-        if round_ + 1 < k:  # take out each row's first maximal item
-            hit = np.flatnonzero(remaining == best[row_ids])
-            first = hit[np.r_[True, row_ids[hit][1:] != row_ids[hit][:-1]]]
-            remaining[first] = -np.inf
-    out = np.zeros(n)
-    out[nonempty] = sums / np.minimum(lengths[nonempty], k)
-    return out
+@dataclass(frozen=True)
+class TopKRowMeans:
+    """Per row of a sparse (n, n_items) ``owners`` matrix (the item's weight in its owner's row), the mean of
+    its ``k`` best ``item score × min(weight, 1)``, 0 for a row without items: the rule of
+    ``evidence.raw_area_strength`` for one query vector, vectorised over all rows.
+
+    The layout is built once per matrix (:meth:`from_owners`); a call costs one sparse product for the rows
+    with at most ``k`` items (their mean is a weighted sum) and, for the longer rows, a gather into blocks
+    of equal padded width (powers of two) and one ``np.partition`` per block. Each block's padding points at
+    a slot holding -inf, so it never ranks among a row's best."""
+
+    k: int
+    n: int
+    short: sp.csr_matrix  # (n, n_items) rows with 1..k items: min(weight, 1) / their count; others empty
+    long_rows: IntArray  # rows with more than k items
+    long_items: IntArray  # their items, row after row
+    long_weights: FloatArray  # min(weight, 1) of those items, aligned
+    blocks: tuple[tuple[IntArray, IntArray], ...]  # (positions in long_rows, (m, width) positions in long_items)
+
+    @classmethod
+    def from_owners(cls, owners: sp.csr_matrix, k: int) -> TopKRowMeans:
+        """The layout of ``owners`` (CSR) for means of the ``k`` best items per row."""
+        owners = owners.tocsr()
+        n = owners.shape[0]
+        lengths = np.diff(owners.indptr)
+        capped = owners.copy()
+        capped.data = np.minimum(capped.data, 1.0)
+        is_short = (lengths > 0) & (lengths <= k)
+        scale = np.where(is_short, 1.0 / np.maximum(lengths, 1), 0.0)
+        short = (sp.diags(scale) @ capped).tocsr()
+        short.eliminate_zeros()
+        long_rows = np.flatnonzero(lengths > k).astype(np.intp)
+        long = capped[long_rows].tocsr()
+        long_lengths = np.diff(long.indptr)
+        blocks = []
+        width = 1 << max(k, 1).bit_length()  # the first power of two above k
+        low = k + 1
+        while len(long_rows) and low <= long_lengths.max():
+            members = np.flatnonzero((long_lengths >= low) & (long_lengths <= width)).astype(np.intp)
+            if len(members):
+                offsets = np.arange(width)
+                positions = long.indptr[members][:, None] + offsets
+                positions[offsets >= long_lengths[members][:, None]] = long.nnz  # the -inf slot
+                blocks.append((members, positions.astype(np.intp)))
+            low, width = width + 1, width * 2
+        return cls(k=k, n=n, short=short, long_rows=long_rows, long_items=long.indices.astype(np.intp),
+                   long_weights=np.asarray(long.data, dtype=np.float64), blocks=tuple(blocks))
+
+    def __call__(self, item_scores: npt.NDArray[np.floating[Any]]) -> FloatArray:
+        """(n,) the mean of each row's ``k`` best weighted ``item_scores`` (n_items,)."""
+        scores = np.asarray(item_scores, dtype=np.float64)
+        out = np.asarray(self.short @ scores, dtype=np.float64)
+        if not len(self.long_rows):
+            return out
+        weighted = np.empty(len(self.long_items) + 1)
+        np.multiply(scores[self.long_items], self.long_weights, out=weighted[:-1])
+        weighted[-1] = -np.inf
+        means = np.empty(len(self.long_rows))
+        for members, positions in self.blocks:
+            width = positions.shape[1]
+            means[members] = np.partition(weighted[positions], width - self.k, axis=1)[:, width - self.k:].sum(
+                axis=1) / self.k
+        out[self.long_rows] = means
+        return out

@@ -3,7 +3,6 @@ diversity re-ranking and explanations computed from the same numbers as the rank
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -282,13 +281,12 @@ class Matcher:
         shared: list[PartnerEvidence] = []
         n_shared, joint, n_joint = 0, [], 0
         if query.requester_row is not None:
-            common = np.intersect1d(index.row_members(index.graph, query.requester_row),
-                                    index.row_members(index.graph, row), assume_unique=True)
+            common = _common(index.row_members(index.graph, query.requester_row), index.row_members(index.graph, row))
             n_shared = len(common)
             common = common[np.argsort(-index.adamic_adar_weights[common], kind="stable")]
             shared = [PartnerEvidence(id=index.institutions[z].id if z < index.n else None, name=index.node_names[z])
                       for z in common[:N_EVIDENCE_PARTNERS]]
-            both = np.intersect1d(own, index.row_members(index.membership, query.requester_row), assume_unique=True)
+            both = _common(own, index.row_members(index.membership, query.requester_row))
             joint = [_project(index, int(j), None) for j in both[:N_EVIDENCE_PROJECTS]]
             n_joint = len(both)
         items: list[ItemEvidence] = []
@@ -300,14 +298,13 @@ class Matcher:
             order = np.argsort(-(sims * np.minimum(weights, 1.0) if query.focused else sims), kind="stable")
             items = [item_evidence(index, int(evidence[k]), float(sims[k])) for k in order[:N_EVIDENCE_ITEMS]]
         # similar past projects it took part in, most similar first
-        similar = np.flatnonzero(np.isin(query.similar_cols, own))
+        similar = np.flatnonzero(np.isin(query.similar_cols, own, kind="table")) if len(own) else np.zeros(0, int)
         similar_projects = [_project(index, int(query.similar_cols[k]),
                                      float(index.project_vectors[query.similar_cols[k]] @ query.vector))
                             for k in similar[:N_EVIDENCE_PROJECTS]] if query.vector is not None else []
         # its latest projects with Central Asian or other third-country partners
         regional = index.row_members(index.regional_projects, row)
-        regional = regional[np.argsort([-(index.projects[j].start_date or dt.date.min).toordinal()
-                                        for j in regional], kind="stable")]
+        regional = regional[np.argsort(-index.project_start_days[regional], kind="stable")]
         ties = [] if query.requester_row is None else [
             TieEvidence(type=t.type, year=t.year, description=t.description, source=t.source)
             for t in index.ties_between(query.requester_row, row)]
@@ -317,6 +314,14 @@ class Matcher:
                         similar_projects=similar_projects,
                         regional_projects=[_project(index, int(j), None) for j in regional[:N_EVIDENCE_PROJECTS]],
                         n_regional_projects=len(regional))
+
+
+def _common(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> npt.NDArray[np.integer]:
+    """The values of ``a`` also in ``b`` (both unique, as CSR rows are), sorted: a lookup table over their range
+    instead of a sort of both (hub institutions have thousands of partners)."""
+    if not len(a) or not len(b):
+        return a[:0]
+    return np.sort(a[np.isin(a, b, kind="table")])
 
 
 def cordis_url(project_id: str) -> str:
