@@ -81,7 +81,7 @@ class AreaFit:
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
         if not query.area_cols:
             return np.zeros(len(rows))
-        return index.area_strength_by_area[np.ix_(query.area_cols, rows)].mean(axis=0)
+        return index.area_strength_by_area[np.ix_(np.asarray(query.area_cols, dtype=np.intp), rows)].mean(axis=0)
 
 
 class Complementarity:
@@ -94,7 +94,7 @@ class Complementarity:
             return np.zeros(len(rows))
         own = np.zeros(len(query.area_cols)) if query.requester_strength is None else (
             query.requester_strength[query.area_cols])
-        gap = index.area_strength_by_area[np.ix_(query.area_cols, rows)] - own[:, None]
+        gap = index.area_strength_by_area[np.ix_(np.asarray(query.area_cols, dtype=np.intp), rows)] - own[:, None]
         return np.clip(gap, 0.0, 1.0).mean(axis=0)
 
 
