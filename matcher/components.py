@@ -67,7 +67,7 @@ class Thematic:
         if query.vector is None:
             return np.zeros(len(rows))
         if query.focused:
-            cosines = query.item_cosines if query.item_cosines is not None else index.evidence_vectors @ query.vector
+            cosines = query.item_cosines if query.item_cosines is not None else index.item_cosines(query.vector)
             return grid_percentile(focused_similarity(index, cosines), index.evidence_rows)[rows]
         return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 

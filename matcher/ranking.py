@@ -167,8 +167,8 @@ def resolve_query(index: CatalogueIndex, request: SuggestionRequest,
     if vector is None:
         notes.append("No research evidence, text or area to compare with: thematic similarity is 0.")
     strength = index.area_strength[row] if row is not None and index.has_evidence[row] else None
-    item_cosines = index.evidence_vectors @ vector if vector is not None else None
-    similar_cols, similar_weights = (similar_projects(item_cosines[: len(index.projects)], index.project_has_text,
+    item_cosines = index.item_cosines(vector) if vector is not None else None
+    similar_cols, similar_weights = (similar_projects(item_cosines[: len(index.projects)], index.text_projects,
                                                       index.project_decay) if item_cosines is not None
                                      else (np.zeros(0, dtype=np.intp), np.zeros(0)))
     family = request_programme(index, request).get("family", "")

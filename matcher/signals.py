@@ -104,21 +104,21 @@ def regional_partnership_weights(partnerships: Sequence[Mapping[str, Any]], *, r
     return out
 
 
-def similar_projects(project_cosines: npt.NDArray[np.floating[Any]], project_has_text: npt.NDArray[np.bool_],
+def similar_projects(project_cosines: npt.NDArray[np.floating[Any]], text_projects: IntArray,
                      project_decay: FloatArray, *, n_projects: int = N_SIMILAR_PROJECTS,
                      min_cosine: float = MIN_SIMILAR_COSINE) -> tuple[IntArray, FloatArray]:
     """The past projects nearest the query (columns, best first; ``project_cosines``: every project's cosine
-    with the query vector) and their weights: cosine above ``min_cosine``, rescaled to (0, 1], times the
-    project's recency factor."""
-    sims = np.where(project_has_text, project_cosines, -1.0)
+    with the query vector; only the ``text_projects`` count) and their weights: cosine above ``min_cosine``,
+    rescaled to (0, 1], times the project's recency factor."""
+    sims = np.asarray(project_cosines[text_projects], dtype=np.float64)
     k = min(n_projects, len(sims))
     if k == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0)
     top = np.argpartition(-sims, k - 1)[:k]
     top = top[np.argsort(-sims[top], kind="stable")]
     top = top[sims[top] > min_cosine]
-    weight = (sims[top] - min_cosine) / (1.0 - min_cosine) * project_decay[top]
-    return top.astype(np.intp), weight.astype(np.float64)
+    weight = (sims[top] - min_cosine) / (1.0 - min_cosine) * project_decay[text_projects[top]]
+    return text_projects[top].astype(np.intp), weight.astype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -274,10 +274,11 @@ class Matcher:
                 for kw in index.projects[j].keywords:
                     if len(keywords) < N_KEYWORDS:
                         keywords.setdefault(kw.casefold(), kw)
+        strength = index.area_strength[row]
         strong = [AreaStrength(key=index.area_keys[a], name=index.area_names[a],
-                               percentile=round(float(index.area_strength[row, a]), 3))
-                  for a in np.argsort(-index.area_strength[row])
-                  if index.has_evidence[row] and index.area_strength[row, a] >= STRONG_AREA_PERCENTILE][:3]
+                               percentile=round(float(strength[a]), 3))
+                  for a in np.argsort(-strength)[:3]
+                  if index.has_evidence[row] and strength[a] >= STRONG_AREA_PERCENTILE]
         shared: list[PartnerEvidence] = []
         n_shared, joint, n_joint = 0, [], 0
         if query.requester_row is not None:
