@@ -1,10 +1,11 @@
-"""The first ``POST /weights/estimate`` after start-up: how long it waits for the validation sample.
+"""The first ``POST /weights/estimate`` after start-up (how long it waits for the validation sample), then
+slider moves.
 
 Starts the app in-process (its lifespan: indexes loaded or built, as ``serve`` does) on the database of
 DATABASE_URL, waits ``--delay`` seconds (a client arriving some time after start-up), then times the first
-estimate and a second one, and prints both. Run it twice: the first run after a catalogue change builds the
-sample (and saves it with the saved indexes), later runs load it. An office key is created for the run and
-revoked after it. Nothing listens on a port.
+estimate and ``--moves`` slider moves after it (each a weight vector not estimated before), and prints them.
+Run it twice: the first run after a catalogue change builds the sample (and saves it with the saved indexes),
+later runs load it. An office key is created for the run and revoked after it. Nothing listens on a port.
 
     DATABASE_URL=sqlite:///data/partnermatch.sqlite3 .venv/bin/python bench/estimate_first_call.py --delay 0
 """
@@ -12,6 +13,7 @@ revoked after it. Nothing listens on a port.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from fastapi.testclient import TestClient
@@ -27,6 +29,7 @@ BODY = {"programme": "horizon-europe", "weights": {"thematic": 0.4, "area_fit": 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between start-up and the first call")
+    parser.add_argument("--moves", type=int, default=10, help="slider moves timed after the first call")
     args = parser.parse_args()
     app = create_app()
     started = time.perf_counter()
@@ -39,17 +42,22 @@ def main() -> None:
         try:
             time.sleep(args.delay)
             timings = []
-            for _ in range(2):
+            # the first call, then slider moves: each a weight vector not estimated before (a repeated one is
+            # answered from the estimate's cache and would time nothing)
+            for move in range(1 + args.moves):
+                body = {**BODY, "weights": {**BODY["weights"], "thematic": BODY["weights"]["thematic"] + 0.01 * move}}
                 t0 = time.perf_counter()
-                response = client.post("/weights/estimate", json=BODY, headers={"X-API-Key": plaintext})
+                response = client.post("/weights/estimate", json=body, headers={"X-API-Key": plaintext})
                 timings.append(time.perf_counter() - t0)
                 response.raise_for_status()
         finally:
             with Session(app.state.engine) as session:
                 revoke_api_key(key_id, session=session)
                 session.commit()
+    moves = sorted(timings[1:])
     print(f"start-up {ready:.1f} s; delay {args.delay:.1f} s; first estimate {timings[0]:.2f} s; "  # noqa: T201
-          f"second {timings[1]:.3f} s; sample of {response.json()['sample']['n_queries']} queries")
+          f"{len(moves)} slider moves after it: p50 {1000 * statistics.median(moves):.0f} ms, "
+          f"max {1000 * moves[-1]:.0f} ms; sample of {response.json()['sample']['n_queries']} queries")
 
 
 if __name__ == "__main__":
