@@ -133,7 +133,6 @@ class TopKRowMeans:
     a slot holding -inf, so it never ranks among a row's best."""
 
     k: int
-    n: int
     short: sp.csr_matrix  # (n, n_items) rows with 1..k items: min(weight, 1) / their count; others empty
     long_rows: IntArray  # rows with more than k items
     long_items: IntArray  # their items, row after row
@@ -144,7 +143,6 @@ class TopKRowMeans:
     def from_owners(cls, owners: sp.csr_matrix, k: int) -> TopKRowMeans:
         """The layout of ``owners`` (CSR) for means of the ``k`` best items per row."""
         owners = owners.tocsr()
-        n = owners.shape[0]
         lengths = np.diff(owners.indptr)
         capped = owners.copy()
         capped.data = np.minimum(capped.data, 1.0)
@@ -166,7 +164,7 @@ class TopKRowMeans:
                 positions[offsets >= long_lengths[members][:, None]] = long.nnz  # the -inf slot
                 blocks.append((members, positions.astype(np.intp)))
             low, width = width + 1, width * 2
-        return cls(k=k, n=n, short=short, long_rows=long_rows, long_items=long.indices.astype(np.intp),
+        return cls(k=k, short=short, long_rows=long_rows, long_items=long.indices.astype(np.intp),
                    long_weights=np.asarray(long.data, dtype=np.float64), blocks=tuple(blocks))
 
     def __call__(self, item_scores: npt.NDArray[np.floating[Any]]) -> FloatArray:
