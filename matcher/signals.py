@@ -1,4 +1,5 @@
-"""Array kernels behind the history signals: repeat partnership, regional experience and similar past projects.
+"""Array kernels behind the history signals (repeat partnership, regional experience, similar past projects) and
+the focused thematic value (the mean of each institution's best item scores, ``TopKRowMeans``).
 
 Pure functions over the index's sparse matrices (scikit-learn style); ``engine.build_index`` precomputes what
 does not depend on a request, the components (``matcher/components.py``) compute the rest per request.
