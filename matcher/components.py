@@ -35,8 +35,9 @@ class Query:
     # the past projects nearest the vector (columns) and their weights (signals.similar_projects)
     similar_cols: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     similar_weights: FloatArray = field(default_factory=lambda: np.zeros(0))
-    # (n_items,) cosine of every evidence item (projects first) with the vector, computed once per request:
-    # the focused thematic value and the similar past projects both read it
+    # (n_items,) cosine of every evidence item (projects first) with the vector, computed once per request
+    # (set with the vector, None without one): the focused thematic value, the similar past projects and the
+    # explanation's evidence all read it
     item_cosines: npt.NDArray[np.float32] | None = None
 
 
@@ -64,11 +65,10 @@ class Thematic:
     name = "thematic"
 
     def score(self, query: Query, index: CatalogueIndex, rows: IntArray) -> FloatArray:
-        if query.vector is None:
+        if query.vector is None or query.item_cosines is None:  # resolve_query sets both or neither
             return np.zeros(len(rows))
         if query.focused:
-            cosines = query.item_cosines if query.item_cosines is not None else index.item_cosines(query.vector)
-            return grid_percentile(focused_similarity(index, cosines), index.evidence_rows)[rows]
+            return grid_percentile(focused_similarity(index, query.item_cosines), index.evidence_rows)[rows]
         return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 
 

@@ -264,10 +264,10 @@ class Matcher:
         own = index.row_members(index.membership, row)
         matching: list[ProjectEvidence] = []
         keywords: dict[str, str] = {}  # casefolded -> as written, first spelling wins
-        if query.vector is not None and len(own):
+        cosines = query.item_cosines  # of every evidence item with the query vector; None without one
+        if cosines is not None and len(own):
             with_text = own[index.project_has_text[own]]
-            sims = query.item_cosines[with_text] if query.item_cosines is not None else (
-                index.project_vectors[with_text] @ query.vector)
+            sims = cosines[with_text]
             for k in np.argsort(-sims)[:N_EVIDENCE_PROJECTS]:
                 j = int(with_text[k])
                 matching.append(_project(index, j, float(sims[k])))
@@ -291,18 +291,16 @@ class Matcher:
             joint = [_project(index, int(j), None) for j in both[:N_EVIDENCE_PROJECTS]]
             n_joint = len(both)
         items: list[ItemEvidence] = []
-        if query.vector is not None:
+        if cosines is not None:
             evidence, weights = index.evidence_of(row)
-            sims = query.item_cosines[evidence] if query.item_cosines is not None else (
-                index.evidence_vectors[evidence] @ query.vector)
+            sims = cosines[evidence]
             # focused: the items the thematic value rests on (best weighted cosines), else the closest ones
             order = np.argsort(-(sims * np.minimum(weights, 1.0) if query.focused else sims), kind="stable")
             items = [item_evidence(index, int(evidence[k]), float(sims[k])) for k in order[:N_EVIDENCE_ITEMS]]
         # similar past projects it took part in, most similar first
         similar = np.flatnonzero(np.isin(query.similar_cols, own, kind="table")) if len(own) else np.zeros(0, int)
-        similar_projects = [_project(index, int(query.similar_cols[k]),
-                                     float(index.project_vectors[query.similar_cols[k]] @ query.vector))
-                            for k in similar[:N_EVIDENCE_PROJECTS]] if query.vector is not None else []
+        similar_projects = [_project(index, int(query.similar_cols[k]), float(cosines[query.similar_cols[k]]))
+                            for k in similar[:N_EVIDENCE_PROJECTS]] if cosines is not None else []
         # its latest projects with Central Asian or other third-country partners
         regional = index.row_members(index.regional_projects, row)
         regional = regional[np.argsort(-index.project_start_days[regional], kind="stable")]
