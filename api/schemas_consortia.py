@@ -18,12 +18,12 @@ from matcher.types import (
     InstitutionId,
     ProgrammeKey,
     SuggestedInstitution,
-    _unique,
+    unique_items,
 )
 from seed_data.safe_text import SAFE_TEXT
 from seed_data.tables import PROFILE_REF_PATTERN, ActionType
 
-UniqueIds = Annotated[list[InstitutionId], AfterValidator(_unique)]
+UniqueIds = Annotated[list[InstitutionId], AfterValidator(unique_items)]
 Size = Annotated[int, Field(ge=1, le=MAX_SIZE, strict=True)]
 
 
@@ -78,7 +78,7 @@ class ConsortiumCheckRequest(BaseModel):
 
     programme: ProgrammeKey
     action_type: ActionType | None = None
-    members: Annotated[list[InstitutionId], AfterValidator(_unique)] = Field(
+    members: Annotated[list[InstitutionId], AfterValidator(unique_items)] = Field(
         min_length=1, max_length=MAX_SIZE, json_schema_extra=UNIQUE_ITEMS)
     coordinator_id: InstitutionId | None = Field(default=None, description="The designated coordinator, if any")
 

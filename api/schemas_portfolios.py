@@ -21,7 +21,7 @@ from matcher.types import (
     MaxPerCountry,
     ProgrammeKey,
     RegionKey,
-    _unique,
+    unique_items,
 )
 from seed_data.tables import PROFILE_REF_PATTERN, InstitutionKind
 
@@ -64,7 +64,7 @@ class PortfolioRequest(BaseModel):
     }
 
     programme: ProgrammeKey = Field(description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
-    requester_ids: Annotated[list[InstitutionId], AfterValidator(_unique)] | None = Field(
+    requester_ids: Annotated[list[InstitutionId], AfterValidator(unique_items)] | None = Field(
         default=None, min_length=1, max_length=MAX_REQUESTERS, json_schema_extra=UNIQUE_ITEMS,
         description="Catalogue ids of the requesters, each once (or give `select`)")
     select: RequesterSelection | None = Field(default=None, description="Choose the requesters by area strength "
@@ -75,10 +75,10 @@ class PortfolioRequest(BaseModel):
     c: int = Field(default=2, ge=1, le=MAX_REQUESTERS, strict=True, description="Requesters per partner, at most")
     max_per_country: MaxPerCountry | None = Field(
         default=None, description="Partners of one country per requester, at most (default: the profile's cap)")
-    countries: Annotated[list[CountryCode], AfterValidator(_unique)] | None = Field(
+    countries: Annotated[list[CountryCode], AfterValidator(unique_items)] | None = Field(
         default=None, max_length=MAX_COUNTRIES, json_schema_extra=UNIQUE_ITEMS,
         description="Only partners in these countries (ISO 3166-1 alpha-2 codes, each once)")
-    regions: Annotated[list[RegionKey], AfterValidator(_unique)] | None = Field(
+    regions: Annotated[list[RegionKey], AfterValidator(unique_items)] | None = Field(
         default=None, max_length=MAX_REGIONS, json_schema_extra=UNIQUE_ITEMS,
         description="Only partners in these country groups (CENTRAL_ASIA, EU27, BRI, ...), each once")
     country_bonus: float = Field(

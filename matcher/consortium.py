@@ -70,7 +70,7 @@ from matcher.consortium_rules import (
 )
 from matcher.engine import CatalogueIndex, FloatArray
 from matcher.ranking import RequestError
-from matcher.suggest import Matcher, _institution, item_evidence
+from matcher.suggest import Matcher, item_evidence, suggested_institution
 from matcher.types import (
     InstitutionId,
     ItemEvidence,
@@ -570,7 +570,7 @@ def _proposal(index: CatalogueIndex, pool: Pool, selected: npt.NDArray[np.bool_]
                                                                float(pool.best_sim[i, a])))
                   for a in np.flatnonzero(pool.covers[i])]
         members.append(ConsortiumMember(
-            institution=_institution(index, row), role=roles[i], requester=pool.requester == i,
+            institution=suggested_institution(index, row), role=roles[i], requester=pool.requester == i,
             locked=row in locked, quality=round(float(pool.quality[i]), 4),
             coordinated_projects=int(pool.coordinated[i]), aspects=covers))
     coordinator_row = next((int(pool.rows[i]) for i in order if roles[i] == "coordinator_candidate"), None)

@@ -49,7 +49,8 @@ N_KEYWORDS = 8
 # Country and kind filter masks kept per Matcher (a request's filters repeat; each mask is n bytes).
 FILTER_MASK_CACHE_SIZE = 256
 
-def _institution(index: CatalogueIndex, row: int) -> SuggestedInstitution:
+def suggested_institution(index: CatalogueIndex, row: int) -> SuggestedInstitution:
+    """Catalogue row ``row`` as an answer shows it (names and identifiers)."""
     info = index.institutions[row]
     return SuggestedInstitution(id=info.id, name=info.name, native_name=info.native_name, country=info.country,
                                 city=info.city, kind=info.kind, pic=info.pic, erasmus_code=info.erasmus_code,
@@ -204,7 +205,7 @@ class Matcher:
                           existing=bool(ranking.tied[p]))
             for i, p in enumerate(page)
         ]
-        requester = _institution(index, query.requester_row) if query.requester_row is not None else None
+        requester = suggested_institution(index, query.requester_row) if query.requester_row is not None else None
         return SuggestionResponse(
             requester=requester,
             requester_has_research_evidence=bool(query.requester_row is not None
@@ -247,7 +248,7 @@ class Matcher:
             for k, name in enumerate(EXTRA_FEATURES)]
         evidence = self._evidence(row, query)
         return PartnerSuggestion(
-            rank=rank, institution=_institution(index, row), score=round(score, 4),
+            rank=rank, institution=suggested_institution(index, row), score=round(score, 4),
             components=components, features=further,
             base_value=None if base_value is None else round(base_value, 4),
             has_research_evidence=bool(index.has_evidence[row]), existing_partner=existing,

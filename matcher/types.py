@@ -37,23 +37,27 @@ MAX_WEIGHT = 1e6
 _T = TypeVar("_T", bound=Hashable)
 
 
-def _unique(values: list[_T]) -> list[_T]:
+def unique_items(values: list[_T]) -> list[_T]:
+    """``values`` unchanged; ``ValueError`` naming the items given more than once (a list validator)."""
     duplicates = sorted({str(v) for i, v in enumerate(values) if v in values[:i]})
     if duplicates:
         raise ValueError(f"each item may be given once; repeated: {duplicates}")
     return values
 
 
-# The JSON schema of a list that ``_unique`` checks.
+# The JSON schema of a list that ``unique_items`` checks.
 UNIQUE_ITEMS: JsonDict = {"uniqueItems": True}
 
 
 ProgrammeKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
 AreaKey = Annotated[str, StringConstraints(min_length=1, max_length=PROGRAMME_KEY_MAX_LENGTH), SAFE_LINE]
-AreaKeys = Annotated[list[AreaKey], AfterValidator(_unique)]
+AreaKeys = Annotated[list[AreaKey], AfterValidator(unique_items)]
 InstitutionId = Annotated[str, StringConstraints(min_length=1, max_length=INSTITUTION_ID_MAX_LENGTH), SAFE_LINE]
 CallTopicId = Annotated[str, StringConstraints(min_length=1, max_length=CALL_TOPIC_ID_MAX_LENGTH), SAFE_LINE]
 CountryCode = Annotated[str, StringConstraints(min_length=1, max_length=10), SAFE_LINE]
+# Lists whose items may each be given once.
+InstitutionIds = Annotated[list[InstitutionId], AfterValidator(unique_items)]
+CountryCodes = Annotated[list[CountryCode], AfterValidator(unique_items)]
 # Numbers in request bodies are strict: JSON true is no number, and 1.5 is no count.
 Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)]
 MmrLambda = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
@@ -106,6 +110,7 @@ class WeightOverrides(BaseModel):
 
 # A country group's key in seed_data/reference/country_groups.json (CENTRAL_ASIA, EU27, BRI, ...).
 RegionKey = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[A-Z][A-Z0-9_]*$")]
+RegionKeys = Annotated[list[RegionKey], AfterValidator(unique_items)]
 MAX_REGIONS = 10
 
 
@@ -138,15 +143,15 @@ class SuggestionRequest(BaseModel):
                                   "programme")
     areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS,
                             description="Priority-area keys, e.g. water, ai; each once")
-    countries: Annotated[list[CountryCode], AfterValidator(_unique)] | None = Field(
+    countries: CountryCodes | None = Field(
         default=None, max_length=MAX_COUNTRIES, json_schema_extra=UNIQUE_ITEMS,
         description="Only candidates in these countries (ISO 3166-1 alpha-2 codes, each once)")
-    regions: Annotated[list[RegionKey], AfterValidator(_unique)] | None = Field(
+    regions: RegionKeys | None = Field(
         default=None, max_length=MAX_REGIONS, json_schema_extra=UNIQUE_ITEMS,
         description="Only candidates in these country groups (CENTRAL_ASIA, EU27, BRI, ERASMUS_PROGRAMME, "
                     "HE_ASSOCIATED: seed_data/reference/country_groups.json), each once; with `countries`, "
                     "candidates in either")
-    kinds: Annotated[list[InstitutionKind], AfterValidator(_unique)] | None = Field(
+    kinds: Annotated[list[InstitutionKind], AfterValidator(unique_items)] | None = Field(
         default=None, max_length=len(InstitutionKind), json_schema_extra=UNIQUE_ITEMS,
         description="Only these kinds, each once (default: the programme's)")
     exclude: list[InstitutionId] = Field(default_factory=list, max_length=MAX_EXCLUDE,

@@ -30,7 +30,7 @@ from api.schemas_consortia import (
 from api.spreadsheet import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, add_sheet, csv_bytes, empty_workbook, workbook_bytes
 from matcher.consortium import ConsortiumSpec, InfeasibleConsortium, build_consortia, check_consortium
 from matcher.consortium_rules import UnknownRule
-from matcher.suggest import Matcher, RequestError, _institution
+from matcher.suggest import Matcher, RequestError, suggested_institution
 from matcher.weights import InvalidProfile, ProfileNotFound, format_ref, resolve_for_request, to_scoring_profile
 from seed_data.calls import call_idea
 from seed_data.tables import ApiKey
@@ -118,7 +118,7 @@ def check_members(body: ConsortiumCheckRequest, request: Request) -> ConsortiumC
     for member_id in body.members:
         row = index.row_of[member_id]
         country, kind = str(index.countries[row]), str(index.kinds[row])
-        members.append(CheckedMember(institution=_institution(index, row), counts=rules.counts(country),
+        members.append(CheckedMember(institution=suggested_institution(index, row), counts=rules.counts(country),
                                      may_coordinate=rules.counts(country) and rules.may_coordinate(country, kind)))
     return ConsortiumCheckResponse(programme=body.programme, action_type=rules.action_type,
                                    valid=all(r.satisfied for r in results), rules=results, members=members,
