@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--programmes", nargs="+", default=["horizon-europe", "erasmus-cbhe", "bri"])
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = get_settings()
     with Session(make_engine(settings.database_url)) as session:
@@ -61,11 +63,15 @@ def main() -> None:
         assert portfolio is not None
         ratios = [r.ratio for r in portfolio.requesters if r.ratio is not None]
         countries = {index.countries[row] for row in portfolio.load}
+        # no requester with a positive independent top-k (none selected, or no eligible partner): no ratio
+        share = (f"{portfolio.total / portfolio.independent_total:.1%}" if portfolio.independent_total > 0
+                 else "n/a")
+        least = f"{min(ratios):.1%}" if ratios else "n/a"
         line = (f"{programme:15s} wall median {statistics.median(walls):.2f} s "
                 f"(rank {statistics.median(ranks):.2f} s, "
                 f"solve {statistics.median(solves) * 1000:.1f} ms) over {args.runs} runs; pool {portfolio.n_pool}; "
-                f"total {portfolio.total:.3f} = {portfolio.total / portfolio.independent_total:.1%} of the independent "
-                f"top-{args.k}s (min requester {min(ratios):.1%}); {len(portfolio.load)} partners in {len(countries)} "
+                f"total {portfolio.total:.3f} = {share} of the independent "
+                f"top-{args.k}s (min requester {least}); {len(portfolio.load)} partners in {len(countries)} "
                 f"countries, max load {portfolio.max_load}, load Gini {portfolio.load_gini:.2f}; "
                 f"{sum(r.shortfall is not None for r in portfolio.requesters)} short")
         print(line)  # noqa: T201

@@ -48,7 +48,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,14 @@ from matcher.consortium_rules import (
     action_rules,
     check,
     encode_rule,
+    rule_mask,
     rules_file_data,
 )
 from matcher.engine import CatalogueIndex, FloatArray
 from matcher.ranking import RequestError
-from matcher.suggest import Matcher, item_evidence, suggested_institution
+from matcher.suggest import Matcher, item_evidence, mmr_order, suggested_institution
 from matcher.types import (
+    MAX_EXCLUDE,
     InstitutionId,
     ItemEvidence,
     ProgrammeKey,
@@ -122,7 +124,7 @@ class ConsortiumSpec(BaseModel):
     areas: list[str] = Field(default_factory=list, max_length=10)
     requester_id: InstitutionId | None = None
     lock: list[InstitutionId] = Field(default_factory=list, max_length=MAX_LOCKED)
-    exclude: list[InstitutionId] = Field(default_factory=list, max_length=1000)
+    exclude: list[InstitutionId] = Field(default_factory=list, max_length=MAX_EXCLUDE)
     size_min: int | None = Field(default=None, ge=1, le=MAX_SIZE)
     size_max: int | None = Field(default=None, ge=1, le=MAX_SIZE)
     alternatives: int = Field(default=3, ge=1, le=MAX_ALTERNATIVES)
@@ -178,16 +180,14 @@ class ConsortiumResponse(BaseModel):
 
 
 @dataclass
-class Pool:
-    """The candidates the solver chooses from (rows of the index), with every array it reads aligned."""
+class Pool(PoolArrays):
+    """The candidates the solver chooses from (rows of the index), with every array it reads aligned: the
+    rule encoder's (countries, kinds, counting) and the objective's."""
 
     rows: npt.NDArray[np.intp]
     quality: FloatArray
     fixed: npt.NDArray[np.bool_]  # requester and locked
     requester: int | None  # position of the requester
-    countries: npt.NDArray[np.str_]
-    kinds: npt.NDArray[np.str_]
-    counting: npt.NDArray[np.bool_]
     may_coordinate: npt.NDArray[np.bool_]
     coordinated: npt.NDArray[np.int64]
     covers: npt.NDArray[np.bool_]  # (m, n_aspects)
@@ -237,21 +237,13 @@ def text_chunks(text: str, *, min_words: int) -> list[str]:
 def distinct_aspects(vectors: npt.NDArray[np.float32], whole: npt.NDArray[np.float32] | None, *, k: int,
                      mmr_lambda: float = 0.5) -> list[int]:
     """Positions of the ``k`` most distinct chunk ``vectors`` by maximal marginal relevance against ``whole``
-    (the text's own vector; None: the chunks' mean), most representative first."""
-    n = len(vectors)
-    if n == 0:
+    (the text's own vector; None: the chunks' mean), most representative first: the suggestions' MMR
+    (:func:`~matcher.suggest.mmr_order`) with closeness to the text as the relevance and no country cap."""
+    if len(vectors) == 0:
         return []
     centre = whole if whole is not None else vectors.mean(axis=0)
-    relevance = vectors @ centre
-    chosen: list[int] = []
-    max_sim = np.full(n, -1.0)
-    while len(chosen) < min(k, n):
-        value = mmr_lambda * relevance - (1.0 - mmr_lambda) * np.maximum(max_sim, 0.0)
-        value[chosen] = -np.inf
-        best = int(np.argmax(value))
-        chosen.append(best)
-        max_sim = np.maximum(max_sim, vectors @ vectors[best])
-    return chosen
+    return mmr_order(vectors @ centre, vectors, np.full(len(vectors), ""), n_select=k, mmr_lambda=mmr_lambda,
+                     max_per_country=None)
 
 
 def coverage_matrix(index: CatalogueIndex, rows: Sequence[int] | npt.NDArray[np.intp], aspects: npt.NDArray[np.float32]
@@ -320,18 +312,25 @@ def _top(rows: npt.NDArray[np.intp], scores: FloatArray, mask: npt.NDArray[np.bo
     return [int(rows[o]) for o in order]
 
 
+def pool_arrays(index: CatalogueIndex, rows: npt.NDArray[np.intp], rules: ActionRules) -> PoolArrays:
+    """The rule encoder's view of catalogue ``rows``: their countries, kinds and whether they count."""
+    countries = index.countries[rows]
+    return PoolArrays(countries=countries, kinds=index.kinds[rows],
+                      counting=np.isin(countries, sorted(rules.funding_countries)))
+
+
 def build_pool(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, rules: ActionRules,
-               aspects: npt.NDArray[np.float32], conf: dict[str, Any]) -> Pool:
+               aspects: npt.NDArray[np.float32], conf: dict[str, Any],
+               text_vector: npt.NDArray[np.float32] | None = None) -> Pool:
     """Rank with the one ranking core and take the pool (module docstring, step 1), with every array the
-    solver reads."""
+    solver reads. ``text_vector``: the query vector of ``spec.text`` when the caller embedded it already."""
     index = matcher.index
     request = SuggestionRequest(requester_id=spec.requester_id, text=spec.text, programme=spec.programme,
                                 areas=spec.areas, eligibility="all", exclude=list(spec.exclude), k=1)
-    ranking = matcher.rank(request, profile)
+    ranking = matcher.rank(request, profile, text_vector=text_vector)
     finite = np.isfinite(ranking.scores)
     rows, scores = ranking.rows, np.where(finite, ranking.scores, -np.inf)
-    countries, kinds = index.countries[rows], index.kinds[rows]
-    counting = np.isin(countries, sorted(rules.funding_countries))
+    ranked = pool_arrays(index, rows, rules)
     coordinated = coordinated_counts(index)
     chosen: list[int] = _top(rows, scores, finite, int(conf["pool_size"]))
     per_rule = int(conf["per_rule_pool"])
@@ -339,19 +338,15 @@ def build_pool(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, 
         for group in (rule.countries, rule.than_countries):
             if group is None and rule.kinds is None:
                 continue
-            mask = finite & counting
-            if group is not None:
-                mask &= np.isin(countries, sorted(group))
-            if rule.kinds is not None:
-                mask &= np.isin(kinds, sorted(rule.kinds))
+            mask = finite & rule_mask(rule, ranked, group)
             if rule.kind == "each_country_min" or rule.kind == "min_countries_with":
-                for country in sorted(set(countries[mask].tolist())):  # enough per country to meet it
-                    chosen += _top(rows, scores, mask & (countries == country), max(rule.min, rule.per_country) + 2)
+                for country in sorted(set(ranked.countries[mask].tolist())):  # enough per country to meet it
+                    chosen += _top(rows, scores, mask & (ranked.countries == country),
+                                   max(rule.min, rule.per_country) + 2)
             chosen += _top(rows, scores, mask, per_rule)
-    may = np.array([rules.may_coordinate(c, k) for c, k in zip(countries, kinds, strict=True)], dtype=bool)
-    chosen += _top(rows, scores, finite & may & counting & (coordinated[rows] > 0), per_rule)
+    chosen += _top(rows, scores, finite & rules.coordinator_mask(ranked) & (coordinated[rows] > 0), per_rule)
     for kind in rules.complementary_kinds:
-        chosen += _top(rows, scores, finite & (kinds == kind), per_rule)
+        chosen += _top(rows, scores, finite & (ranked.kinds == kind), per_rule)
     locked_rows = [index.row_of[i] for i in spec.lock]
     requester_row = index.row_of[spec.requester_id] if spec.requester_id else None
     unique: list[int] = []
@@ -361,8 +356,7 @@ def build_pool(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, 
             seen.add(row)
             unique.append(row)
     pool_rows = np.array(unique, dtype=np.intp)
-    score_of = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-    raw = np.array([score_of.get(int(r), np.nan) for r in pool_rows])
+    raw = ranking.full_scores(index.n)[pool_rows]  # -inf: the requester and locked members it did not rank
     ok = np.isfinite(raw)
     lo, hi = (float(raw[ok].min()), float(raw[ok].max())) if ok.any() else (0.0, 1.0)
     quality = np.where(ok, (raw - lo) / (hi - lo) if hi > lo else 1.0, 0.0)
@@ -370,14 +364,12 @@ def build_pool(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, 
         quality[0] = 0.0  # the requester is in every proposal: its quality is no choice
     fixed = np.zeros(len(pool_rows), dtype=bool)
     fixed[: (1 if requester_row is not None else 0) + len(locked_rows)] = True
-    p_countries, p_kinds = index.countries[pool_rows], index.kinds[pool_rows]
-    p_counting = np.isin(p_countries, sorted(rules.funding_countries))
-    p_may = np.array([rules.may_coordinate(c, k) for c, k in zip(p_countries, p_kinds, strict=True)],
-                     dtype=bool) & p_counting
+    arrays = pool_arrays(index, pool_rows, rules)
     best_sim, best_item = coverage_matrix(index, pool_rows, aspects)
     pairs, strength = tie_pairs(index, pool_rows, max_pairs=int(conf["max_cohesion_pairs"]))
     return Pool(rows=pool_rows, quality=quality, fixed=fixed, requester=0 if requester_row is not None else None,
-                countries=p_countries, kinds=p_kinds, counting=p_counting, may_coordinate=p_may,
+                countries=arrays.countries, kinds=arrays.kinds, counting=arrays.counting,
+                may_coordinate=rules.coordinator_mask(arrays),
                 coordinated=coordinated[pool_rows], covers=best_sim >= float(conf["aspect_threshold"]),
                 best_item=best_item, best_sim=best_sim, pairs=pairs, pair_strength=strength)
 
@@ -421,9 +413,8 @@ def _build_model(pool: Pool, rules: ActionRules, weights: dict[str, float], *, s
         model.add(x[i] == 1)
     model.add(sum(x) >= size[0])
     model.add(sum(x) <= size[1])
-    arrays = PoolArrays(countries=pool.countries, kinds=pool.kinds, counting=pool.counting)
     for rule in rules.rules:
-        encode_rule(rule, model, x, arrays)
+        encode_rule(rule, model, x, pool)
     s_max = size[1]
 
     def coef(value: float) -> int:
@@ -516,7 +507,7 @@ def _diagnose(pool: Pool, rules: ActionRules, size: tuple[int, int], lock: Seque
                            f"{result.explanation}")
     if not reasons:
         for rule in rules.rules:
-            alone = ActionRules(**{**rules.__dict__, "rules": (rule,)})
+            alone = replace(rules, rules=(rule,))
             solver = cp_model.CpSolver()
             solver.parameters.max_time_in_seconds = 0.5
             built = _build_model(pool, alone, dict.fromkeys(TERMS, 0.0), size=size, scale=1)
@@ -640,20 +631,21 @@ def solve_pool(pool: Pool, rules: ActionRules, weights: dict[str, float], *, siz
 
 def embed_aspects(matcher: Matcher, text: str | None, conf: dict[str, Any],
                   known: Mapping[str, npt.NDArray[np.float32]] | None = None
-                  ) -> tuple[list[str], npt.NDArray[np.float32]]:
-    """The aspects of ``text`` (module docstring, step 2) and their query vectors (``known``: chunk vectors
-    embedded in advance, as the evaluation does in one batch; the others are embedded now)."""
+                  ) -> tuple[list[str], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """The aspects of ``text`` (module docstring, step 2), their query vectors, and the query vector of the
+    whole text (None without text), which the ranking reads too. ``known``: chunk vectors embedded in advance,
+    as the evaluation does in one batch; the text and the other chunks are embedded now, in one batch."""
     dim = matcher.index.evidence_vectors.shape[1]
     if not text or not text.strip():
-        return [], np.zeros((0, dim), dtype=np.float32)
+        return [], np.zeros((0, dim), dtype=np.float32), None
     chunks = text_chunks(text, min_words=int(conf["aspect_min_words"]))
     known = known or {}
-    missing = [c for c in chunks if c not in known]
-    fresh = dict(zip(missing, matcher.embedder.encode_queries(missing), strict=True)) if missing else {}
+    missing = [c for c in dict.fromkeys(chunks) if c not in known]
+    batch = matcher.text_vectors([text, *missing])
+    whole, fresh = batch[0], dict(zip(missing, batch[1:], strict=True))
     vectors = np.array([known[c] if c in known else fresh[c] for c in chunks], dtype=np.float32)
-    whole = matcher.text_vector(text) if len(chunks) > 1 else None
-    keep = distinct_aspects(vectors, whole, k=int(conf["max_aspects"]))
-    return [chunks[i] for i in keep], vectors[keep]
+    keep = distinct_aspects(vectors, whole if len(chunks) > 1 else None, k=int(conf["max_aspects"]))
+    return [chunks[i] for i in keep], vectors[keep], whole
 
 
 def build_consortia(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, *,
@@ -670,16 +662,18 @@ def build_consortia(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProf
     conf = settings(rules_path)
     rules = action_rules(spec.programme, spec.action_type, index.country_groups, path=rules_path)
     _check_ids(index, spec)
-    size = (spec.size_min or rules.size[0], spec.size_max or rules.size[1])
-    if spec.size_min is not None and spec.size_max is None:
-        size = (size[0], max(size[0], size[1]))
-    if spec.size_max is not None and spec.size_min is None:
-        size = (min(size[0], size[1]), size[1])
-    if size[0] > size[1]:
-        raise RequestError("size_min", f"size_min {size[0]} is above size_max {size[1]}")
+    # a size the request leaves open follows the default, moved as far as the size it gives requires
+    low, high = spec.size_min or rules.size[0], spec.size_max or rules.size[1]
+    if spec.size_max is None:
+        high = max(high, low)
+    if spec.size_min is None:
+        low = min(low, high)
+    if low > high:
+        raise RequestError("size_min", f"size_min {low} is above size_max {high}")
+    size = (low, high)
     weights = resolve_weights(spec.weights, rules_path)
-    aspect_texts, aspect_vectors = embed_aspects(matcher, spec.text, conf, chunk_vectors)
-    pool = build_pool(matcher, spec, profile, rules, aspect_vectors, conf)
+    aspect_texts, aspect_vectors, text_vector = embed_aspects(matcher, spec.text, conf, chunk_vectors)
+    pool = build_pool(matcher, spec, profile, rules, aspect_vectors, conf, text_vector=text_vector)
     notes = list(rules.notes)
     if not aspect_texts:
         notes.append("No text: the call's themes cannot be split into aspects, so coverage is 0.")

@@ -7,7 +7,9 @@ size (named participants, coordinator included) and compare it with the real one
 
 - **consortium recall**: the share of the real members (coordinator excluded: it is given) proposed;
 - **rule satisfaction**: the share of proposals the rule checker accepts (every rule of the action type);
-- **baseline recall**: the same recall for the ranking core's top ``size - 1`` for the same request;
+- **baseline recall**: recall@``size - 1`` of the ranking core for the same request, computed as
+  ``partnermatch evaluate`` computes recall (:func:`~matcher.evaluation.profile_scorer`, the requester ranked
+  last, ties averaged: :func:`~matcher.metrics.relevant_ranks`);
 - **timings** per consortium (the aspects' chunks are embedded beforehand in one batch through the cache, as
   the evaluation embeds its ideas, so the time is the builder's own).
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,11 +36,13 @@ from matcher.consortium import (
     ConsortiumWeights,
     InfeasibleConsortium,
     build_consortia,
+    resolve_weights,
     settings,
     text_chunks,
 )
 from matcher.engine import CatalogueRows
-from matcher.evaluation import EvalQuery, idea_task
+from matcher.evaluation import EvalQuery, idea_task, profile_scorer
+from matcher.metrics import recall_at_k, relevant_ranks
 from matcher.suggest import Matcher
 from matcher.types import ScoringProfile
 
@@ -55,27 +58,35 @@ def sample_queries(queries: Sequence[EvalQuery], *, limit: int | None, seed: int
     return [queries[i] for i in keep]
 
 
-def _recall(proposed: set[int], truth: set[int]) -> float:
-    return len(proposed & truth) / len(truth) if truth else 0.0
+def real_size(query: EvalQuery) -> int:
+    """The project's size as the evaluation builds it: its named participants, coordinator included (at most
+    ``MAX_SIZE``, the largest consortium a request may ask for)."""
+    return min(len(query.truth) + 1, MAX_SIZE)
+
+
+def spec_for(query: EvalQuery, *, weights: ConsortiumWeights | None = None) -> ConsortiumSpec:
+    """The consortium the evaluation builds for ``query``: one alternative of its :func:`real_size`, for its
+    requester, text and action type (``weights``: objective weights overriding the defaults)."""
+    size = real_size(query)
+    return ConsortiumSpec(programme=query.programme, action_type=query.action_type, text=query.text,
+                          areas=query.areas, requester_id=query.requester_id, size_min=size, size_max=size,
+                          alternatives=1, weights=weights)
 
 
 def evaluate_queries(matcher: Matcher, queries: Sequence[EvalQuery], profile: ScoringProfile, *,
                      chunk_vectors: dict[str, Any] | None = None, weights: ConsortiumWeights | None = None
                      ) -> dict[str, Any]:
     """Build one consortium of the real size per query (objective ``weights`` overriding the defaults); the
-    report (JSON-ready) with per-query rows."""
+    report (JSON-ready) with per-query rows and the weights it ran with."""
     index = matcher.index
+    used = resolve_weights(weights)  # before the first build: all-zero weights fail at once
+    scorer = profile_scorer(matcher, profile)
     rows: list[dict[str, Any]] = []
     for query in queries:
-        truth = {int(r) for r in query.truth}
-        size = min(len(truth) + 1, MAX_SIZE)
-        spec = ConsortiumSpec(programme=query.programme, action_type=query.action_type, text=query.text,
-                              areas=query.areas, requester_id=query.requester_id, size_min=size, size_max=size,
-                              alternatives=1, weights=weights)
-        ranking = matcher.rank(query.request(), profile)
-        finite = np.flatnonzero(np.isfinite(ranking.scores))
-        top = finite[np.argsort(-ranking.scores[finite], kind="stable")[: size - 1]]
-        baseline = _recall({int(r) for r in ranking.rows[top]}, truth)
+        spec, size = spec_for(query, weights=weights), real_size(query)
+        scores = scorer(query)
+        scores[query.exclude] = -np.inf  # as matcher.evaluation.evaluate ranks them: last
+        baseline = recall_at_k(relevant_ranks(scores, query.truth), k=size - 1)
         started = time.perf_counter()
         row: dict[str, Any] = {"id": query.id, "action_type": query.action_type, "size": size,
                                "baseline_recall": round(baseline, 4)}
@@ -87,13 +98,14 @@ def evaluate_queries(matcher: Matcher, queries: Sequence[EvalQuery], profile: Sc
             rows.append(row)
             continue
         proposal = response.proposals[0]
-        members = {index.row_of[m.institution.id] for m in proposal.members} - {query.requester_row}
-        row.update(infeasible=False, recall=round(_recall(members, truth), 4), valid=proposal.valid,
+        members = [index.row_of[m.institution.id] for m in proposal.members]
+        recall = float(np.isin(query.truth, members).mean())  # the truth leaves the requester out (it is given)
+        row.update(infeasible=False, recall=round(recall, 4), valid=proposal.valid,
                    failed_rules=[r.rule for r in proposal.rules if not r.satisfied],
                    status=proposal.solver_status, gap=proposal.solver_gap,
                    seconds=round(time.perf_counter() - started, 3))
         rows.append(row)
-    return {"summary": summarise(rows), "queries": rows}
+    return {"summary": summarise(rows), "weights": used, "queries": rows}
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -113,7 +125,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "seconds_p90": round(float(np.percentile(seconds, 90)), 3),
         }
     out: dict[str, Any] = {"all": block(rows)}
-    for kind, _ in sorted(Counter(r["action_type"] for r in rows).items()):
+    for kind in sorted({r["action_type"] for r in rows}):
         out[f"action:{kind}"] = block([r for r in rows if r["action_type"] == kind])
     return out
 
@@ -132,15 +144,16 @@ def chunk_vectors_for(queries: Sequence[EvalQuery], *, session: Session, embedde
 
 def run_consortium_evaluation(rows: CatalogueRows, *, session: Session, embedder: Embedder,
                               project_vectors: dict[str, Any], cutoff: dt.date, until: dt.date,
-                              profile: ScoringProfile, limit: int | None = None, seed: int = 0
-                              ) -> dict[str, Any]:
-    """The evaluation over ``[cutoff, until)`` (``limit`` queries sampled with ``seed``); the report."""
+                              profile: ScoringProfile, limit: int | None = None, seed: int = 0,
+                              weights: ConsortiumWeights | None = None) -> dict[str, Any]:
+    """The evaluation over ``[cutoff, until)`` (``limit`` queries sampled with ``seed``, objective ``weights``
+    overriding the defaults); the report."""
     started = time.perf_counter()
     matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=project_vectors,
                                  cutoff=cutoff, until=until)
     chosen = sample_queries(queries, limit=limit, seed=seed)
     vectors = chunk_vectors_for(chosen, session=session, embedder=embedder)
-    report = evaluate_queries(matcher, chosen, profile, chunk_vectors=vectors)
+    report = evaluate_queries(matcher, chosen, profile, chunk_vectors=vectors, weights=weights)
     report.update(cutoff=cutoff.isoformat(), until=until.isoformat(), n_window_queries=len(queries),
                   sample={"limit": limit, "seed": seed, "n": len(chosen)},
                   seconds=round(time.perf_counter() - started, 1))

@@ -4,18 +4,22 @@ rejects an invalid consortium and explains why a proposed one is valid.
 A rule is a *kind* with parameters (country groups by key, institution kinds, counts), a paraphrase and its
 source. Each kind is implemented twice, side by side in this module: :func:`check_rule` reads a member list
 and says whether the rule holds and why; :func:`encode_rule` adds the same condition to a CP-SAT model over a
-candidate pool (``matcher/consortium.py``). The test suite checks that both agree on what they accept.
+candidate pool (``matcher/consortium.py``). The test suite checks, for every kind, that both accept exactly the
+same subsets of small pools (``tests/matcher/test_consortium.py``).
 
-Who counts: a member established in one of the programme's ``funding_groups`` (or ``funding_countries``) is a
-beneficiary and counts towards the minimums; any other member (a Kazakh university in a Horizon Europe
-consortium, in most topics) joins as an associated partner and counts towards none of them.
+Who counts: a member established in one of the programme's partner countries (``partner_countries`` of
+``seed_data/reference/programmes.json``, every role; plus its requester countries where the rules file says
+``requester_countries_count``) is a beneficiary and counts towards the minimums; any other member (a Kazakh
+university in a Horizon Europe consortium, in most topics) joins as an associated partner and counts towards
+none of them. Who may coordinate: a member that counts and meets the action's ``coordinator_in`` rule (any
+member that counts where the action has none).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, Field
+
+from seed_data.reference import load_country_groups, load_programmes, partner_countries
 
 RULES_FILE = Path(__file__).parent / "data" / "consortium_rules.json"
 ANY_ACTION = "*"
@@ -65,19 +71,28 @@ class ActionRules:
     size: tuple[int, int]
     complementary_kinds: tuple[str, ...]
     funding_countries: frozenset[str]
-    coordinator_countries: frozenset[str] | None  # None: no rule on where the coordinator is established
-    coordinator_kinds: frozenset[str] | None
     notes: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
+
+    @property
+    def coordinator_rule(self) -> Rule | None:
+        """The action's ``coordinator_in`` rule (None: any member that counts may coordinate)."""
+        return next((r for r in self.rules if r.kind == "coordinator_in"), None)
 
     def counts(self, country: str) -> bool:
         """Whether a member established in ``country`` is a beneficiary that counts towards the minimums."""
         return country in self.funding_countries
 
     def may_coordinate(self, country: str, kind: str) -> bool:
-        """Whether a member of ``country`` and ``kind`` is allowed to coordinate."""
-        return ((self.coordinator_countries is None or country in self.coordinator_countries)
-                and (self.coordinator_kinds is None or kind in self.coordinator_kinds))
+        """Whether a member of ``country`` and ``kind`` may coordinate: it counts and meets the coordinator rule
+        (the checker's reading of :meth:`coordinator_mask`, one member at a time)."""
+        rule = self.coordinator_rule
+        return self.counts(country) and (rule is None or _matches(rule, RuleMember(id="", country=country, kind=kind),
+                                                                  rule.countries))
+
+    def coordinator_mask(self, pool: PoolArrays) -> npt.NDArray[np.bool_]:
+        """Which candidates of ``pool`` may coordinate (:meth:`may_coordinate` over a whole pool at once)."""
+        rule = self.coordinator_rule
+        return pool.counting.copy() if rule is None else rule_mask(rule, pool, rule.countries)
 
 
 @dataclass(frozen=True)
@@ -103,14 +118,30 @@ class RuleResult(BaseModel):
 
 
 @lru_cache(maxsize=4)
-def _raw(path: Path) -> dict[str, Any]:
+def rules_file_data(path: Path = RULES_FILE) -> dict[str, Any]:
+    """The rules file as JSON (settings, default weights and programmes); read once per path."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
-def rules_file_data(path: Path = RULES_FILE) -> dict[str, Any]:
-    """The rules file as JSON (settings, default weights and programmes); read once per path."""
-    return _raw(path)
+@lru_cache(maxsize=1)
+def _programme_countries() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Per programme key: its partner countries (every role) and its requester countries
+    (``seed_data/reference/programmes.json``, the file the catalogue's programmes are built from)."""
+    groups = load_country_groups()
+    return {p.key: (partner_countries(p, groups), frozenset(p.requester_countries)) for p in load_programmes()}
+
+
+def programme_funding_countries(programme: str, spec: Mapping[str, Any]) -> frozenset[str]:
+    """Where a member of ``programme`` counts towards the minimums: its partner countries, plus its requester
+    countries when its rules entry ``spec`` says ``requester_countries_count``. ``ValueError`` for a programme
+    the rules file knows but the programmes file does not (a broken rules file)."""
+    known = _programme_countries()
+    if programme not in known:
+        raise ValueError(f"consortium rules name programme {programme!r}, which is not in the programmes file; "
+                         f"known: {sorted(known)}")
+    partners, requesters = known[programme]
+    return partners | requesters if spec.get("requester_countries_count") else partners
 
 
 def _countries(spec: Mapping[str, Any], key_groups: str, key_countries: str,
@@ -140,9 +171,11 @@ def _rule(spec: Mapping[str, Any], groups: Mapping[str, frozenset[str]]) -> Rule
 
 def action_rules(programme: str, action_type: str | None, groups: Mapping[str, frozenset[str]], *,
                  path: Path = RULES_FILE) -> ActionRules:
-    """The rules of ``programme`` and ``action_type`` (its own entry, else the programme's ``*`` entry).
+    """The rules of ``programme`` and ``action_type`` (its own entry, else the programme's ``*`` entry): the
+    rule ids the action lists, resolved in the programme's rule table.
 
-    ``UnknownRule`` (naming the field) for a programme without rules, or an action type it has no entry for.
+    ``UnknownRule`` (naming the field) for a programme without rules, or an action type it has no entry for;
+    ``ValueError`` for an action naming a rule the table lacks (a broken rules file).
     """
     programmes: dict[str, Any] = rules_file_data(path)["programmes"]
     if programme not in programmes:
@@ -156,20 +189,18 @@ def action_rules(programme: str, action_type: str | None, groups: Mapping[str, f
         raise UnknownRule("action_type", f"no consortium rules for action type {action_type!r} of {programme!r}; "
                                          f"known: {known}")
     action = actions[key]
-    funding = _countries(spec, "funding_groups", "funding_countries", groups) or frozenset()
-    coordinator = _countries(spec, "coordinator_groups", "coordinator_countries", groups) or None
-    rules = tuple(_rule(r, groups) for r in action["rules"])
-    coordinator_rule = next((r for r in rules if r.kind == "coordinator_in"), None)
+    table = {r["id"]: r for r in spec["rules"]}
+    missing = [i for i in action["rules"] if i not in table]
+    if missing:
+        raise ValueError(f"consortium rules of {programme!r}/{key} name unknown rule(s) {missing}; the programme's "
+                         f"rules: {sorted(table)}")
     size = action["size"]
     return ActionRules(
-        programme=programme, action_type=key if key != ANY_ACTION else (action_type or ANY_ACTION), rules=rules,
+        programme=programme, action_type=key if key != ANY_ACTION else (action_type or ANY_ACTION),
+        rules=tuple(_rule(table[i], groups) for i in action["rules"]),
         size=(int(size[0]), int(size[1])), complementary_kinds=tuple(action.get("complementary_kinds", [])),
-        funding_countries=funding,
-        coordinator_countries=coordinator_rule.countries if coordinator_rule and coordinator_rule.countries
-        else coordinator,
-        coordinator_kinds=coordinator_rule.kinds if coordinator_rule else None,
-        notes=tuple(n for n in (spec.get("note"), action.get("note")) if n),
-        sources=tuple(spec.get("sources", [])))
+        funding_countries=programme_funding_countries(programme, spec),
+        notes=tuple(n for n in (spec.get("note"), action.get("note")) if n))
 
 
 # --- the checker ----------------------------------------------------------------------------------------
@@ -263,11 +294,12 @@ class PoolArrays:
     countries: npt.NDArray[np.str_]
     kinds: npt.NDArray[np.str_]
     counting: npt.NDArray[np.bool_]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _mask(rule: Rule, pool: PoolArrays, countries: frozenset[str] | None, *, counting: bool = True
-          ) -> npt.NDArray[np.bool_]:
+def rule_mask(rule: Rule, pool: PoolArrays, countries: frozenset[str] | None, *, counting: bool = True
+              ) -> npt.NDArray[np.bool_]:
+    """Which candidates of ``pool`` a rule counts: established in ``countries`` (None: anywhere), of the rule's
+    kinds, and (``counting``) counting towards the minimums."""
     mask = pool.counting.copy() if counting else np.ones(len(pool.countries), dtype=bool)
     if countries is not None:
         mask &= np.isin(pool.countries, sorted(countries))
@@ -293,10 +325,10 @@ def encode_rule(rule: Rule, model: cp_model.CpModel, x: Sequence[cp_model.IntVar
     """Add ``rule`` to ``model`` over the pool's decision variables ``x`` (1: the candidate is a member): the
     same condition :func:`check_rule` tests. A rule the pool cannot meet makes the model infeasible."""
     if rule.kind in ("min_members", "min_in_group"):
-        mask = _mask(rule, pool, rule.countries)
+        mask = rule_mask(rule, pool, rule.countries)
         _at_least(model, [x[i] for i in _where(mask)], rule.min)
     elif rule.kind in ("min_countries", "min_countries_with"):
-        mask = _mask(rule, pool, rule.countries)
+        mask = rule_mask(rule, pool, rule.countries)
         need = rule.per_country if rule.kind == "min_countries_with" else 1
         present = []
         for country in sorted(set(pool.countries[mask].tolist())):
@@ -311,19 +343,19 @@ def encode_rule(rule: Rule, model: cp_model.CpModel, x: Sequence[cp_model.IntVar
             if group is not None and country not in group:
                 continue
             anyone = _where(pool.countries == country)
-            hits = _where(_mask(rule, pool, frozenset({country}), counting=False))
+            hits = _where(rule_mask(rule, pool, frozenset({country}), counting=False))
             for j in anyone:  # a member from the country makes it participate
                 if len(hits):
                     model.add(sum(x[i] for i in hits) >= rule.min * x[j])
                 else:
                     model.add(x[j] == 0)
     elif rule.kind == "at_least_as_many":
-        mine = _where(_mask(rule, pool, rule.countries))
-        theirs = _where(_mask(rule, pool, rule.than_countries))
+        mine = _where(rule_mask(rule, pool, rule.countries))
+        theirs = _where(rule_mask(rule, pool, rule.than_countries))
         if len(theirs):
             model.add(sum(x[i] for i in mine) >= sum(x[i] for i in theirs))
     elif rule.kind == "coordinator_in":
-        allowed = _where(_mask(rule, pool, rule.countries))
+        allowed = _where(rule_mask(rule, pool, rule.countries))
         _at_least(model, [x[i] for i in allowed], 1)
     else:
         raise ValueError(f"unknown rule kind {rule.kind!r}")

@@ -51,6 +51,7 @@ from matcher.ranking import RequestError
 from matcher.suggest import Matcher
 from matcher.types import ScoringProfile, SuggestionRequest
 from seed_data.countries import is_country, normalise_country
+from seed_data.tables import InstitutionKind
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ MAX_ABS_SCORE = 1e6
 # an optimal partner only when all of those are taken (at ``c``) or capped by country.
 POOL_FACTOR = 5
 MIN_POOL = 50
-HIGHER_EDUCATION = "university"
+# the kind :func:`strongest_in_area` selects by default (the catalogue's own name for higher education)
+HIGHER_EDUCATION: str = InstitutionKind.university.value
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ diversity re-ranking and explanations computed from the same numbers as the rank
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache, partial
 
@@ -148,6 +148,16 @@ class Matcher:
         the embedding cache, with the same ``encode_queries`` a request's text goes through)."""
         self._known_vectors.update(vectors)
 
+    def text_vectors(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """(len(texts), dim) query vectors of ``texts``: those embedded in advance, the others in one
+        ``encode_queries`` batch (a caller with several texts pays one embedder call, not one per text)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._known_vectors]
+        fresh = dict(zip(missing, self.embedder.encode_queries(missing), strict=True)) if missing else {}
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.array([self._known_vectors[t] if t in self._known_vectors else fresh[t] for t in texts],
+                        dtype=np.float32)
+
     def text_vector(self, text: str | None) -> npt.NDArray[np.float32] | None:
         """The query vector of a request's text (None for no text)."""
         if not text or not text.strip():
@@ -155,11 +165,15 @@ class Matcher:
         known = self._known_vectors.get(text)
         return known if known is not None else self.embedder.encode_queries([text])[0]
 
-    def rank(self, request: SuggestionRequest, base_profile: ScoringProfile) -> Ranking:
+    def rank(self, request: SuggestionRequest, base_profile: ScoringProfile, *,
+             text_vector: npt.NDArray[np.float32] | None = None) -> Ranking:
         """Rank every eligible candidate of ``request`` under ``base_profile`` (plus the request's overrides):
-        the one ranking path of suggestions, the evaluation, the slider estimate and learning."""
+        the one ranking path of suggestions, the evaluation, the slider estimate and learning.
+        ``text_vector``: the query vector of ``request.text`` when the caller embedded it already (None: it is
+        embedded here)."""
         profile = resolve_profile(base_profile, request)
-        text_vector = self.text_vector(request.text)
+        if text_vector is None:
+            text_vector = self.text_vector(request.text)
         weights, notes = request_weights(profile, request)
         if profile.kind == "learned":  # the model re-ranks its first stage, the profile's weights (ranker.py)
             scorer = RerankingScorer(WeightScorer(weights), learned_scorer(profile))

@@ -1,5 +1,6 @@
-"""The consortium builder's kernels on hand-made member lists and pools: the rule checker, the CP-SAT model
-(locks, excludes, size, rules, alternatives), the typed errors and the objective breakdown."""
+"""The consortium builder's kernels on hand-made member lists and pools: the rule checker, its agreement with the
+rule encoder, the CP-SAT model (locks, size, rules, alternatives), the typed errors and the objective breakdown.
+Excludes are dropped from the pool before the solver sees it: tests/api/test_consortia.py checks them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from ortools.sat.python import cp_model
 
 from matcher.consortium import (
     TERMS,
@@ -20,11 +22,18 @@ from matcher.consortium import (
     text_chunks,
 )
 from matcher.consortium_rules import (
+    RULE_KINDS,
     ActionRules,
+    PoolArrays,
+    Rule,
     RuleMember,
+    RuleResult,
     UnknownRule,
     action_rules,
     check,
+    check_rule,
+    encode_rule,
+    rules_file_data,
 )
 from seed_data.reference import load_country_groups
 
@@ -39,7 +48,7 @@ def member(i: str, country: str, kind: str = "university", coordinator: bool = F
     return RuleMember(id=i, country=country, kind=kind, name=f"Inst {i}", coordinator=coordinator)
 
 
-def by_rule(results: list) -> dict[str, bool]:  # type: ignore[type-arg]
+def by_rule(results: list[RuleResult]) -> dict[str, bool]:
     return {r.rule: r.satisfied for r in results}
 
 
@@ -116,6 +125,71 @@ def test_unknown_programme_or_action_type_is_a_typed_error() -> None:
     assert exc.value.field == "action_type"
 
 
+# --- the checker and the encoder agree ------------------------------------------------------------------------
+
+# one small pool on which every rule of the rules file both holds and fails for some subset: member states (one a
+# company), an associated country, Central Asian universities (two Kazakh, one Uzbek: a country short of two) and
+# a Chinese institute (Belt and Road)
+AGREE_COUNTRIES = ["DE", "FR", "NO", "IT", "KZ", "KZ", "UZ", "CN"]
+AGREE_KINDS = ["university", "company", "university", "university", "university", "university", "university",
+               "research"]
+
+
+def every_action_rule() -> list[tuple[Rule, ActionRules]]:
+    """Each rule of the rules file once (per programme), with the action rules it is read under."""
+    out: dict[tuple[str, str], tuple[Rule, ActionRules]] = {}
+    for programme, spec in rules_file_data()["programmes"].items():
+        for action in spec["actions"]:
+            rules = action_rules(programme, action, GROUPS)
+            for rule in rules.rules:
+                out.setdefault((programme, rule.id), (rule, rules))
+    return list(out.values())
+
+
+class _Subsets(cp_model.CpSolverSolutionCallback):
+    """Collects the member subsets (values of ``x``) of every solution."""
+
+    def __init__(self, x: list[cp_model.IntVar]) -> None:
+        super().__init__()
+        self.x = x
+        self.seen: set[tuple[bool, ...]] = set()
+
+    def on_solution_callback(self) -> None:
+        self.seen.add(tuple(self.value(v) == 1 for v in self.x))
+
+
+def encoder_accepts(rule: Rule, arrays: PoolArrays) -> set[tuple[bool, ...]]:
+    """Every subset of the pool the encoded rule allows (all solutions of a model holding only that rule)."""
+    model = cp_model.CpModel()
+    x = [model.new_bool_var(f"x{i}") for i in range(len(arrays.countries))]
+    encode_rule(rule, model, x, arrays)
+    solver = cp_model.CpSolver()
+    solver.parameters.enumerate_all_solutions = True
+    solver.parameters.num_workers = 1
+    subsets = _Subsets(x)
+    solver.solve(model, subsets)
+    return subsets.seen
+
+
+@pytest.mark.parametrize(("rule", "rules"), every_action_rule(), ids=lambda v: getattr(v, "id", ""))
+def test_checker_and_encoder_accept_the_same_subsets(rule: Rule, rules: ActionRules) -> None:
+    countries, kinds = np.array(AGREE_COUNTRIES), np.array(AGREE_KINDS)
+    arrays = PoolArrays(countries=countries, kinds=kinds, counting=np.isin(countries, sorted(rules.funding_countries)))
+    m = len(countries)
+    subsets = [tuple(bool((mask >> i) & 1) for i in range(m)) for mask in range(2 ** m)]
+    checker = {s for s in subsets if check_rule(rule, rules, [member(str(i), countries[i], kinds[i])
+                                                              for i in range(m) if s[i]]).satisfied}
+    assert 0 < len(checker) < len(subsets)  # the pool tells accepting from rejecting
+    assert encoder_accepts(rule, arrays) == checker
+    # who may coordinate: the one-member reading and the pool's agree
+    assert rules.coordinator_mask(arrays).tolist() == [rules.may_coordinate(c, k) for c, k in zip(
+        AGREE_COUNTRIES, AGREE_KINDS, strict=True)]
+
+
+def test_every_rule_kind_is_in_the_agreement_test() -> None:
+    assert {rule.kind for rule, _ in every_action_rule()} == set(RULE_KINDS)
+
+
 # --- the solver on hand-made pools ------------------------------------------------------------------------
 
 
@@ -130,7 +204,7 @@ def pool_of(countries: list[str], *, quality: list[float] | None = None, fixed: 
     return Pool(
         rows=np.arange(m, dtype=np.intp), quality=np.array(quality or [1.0 - i / m for i in range(m)]),
         fixed=np.arange(m) < fixed, requester=0 if fixed else None, countries=c, kinds=k, counting=counting,
-        may_coordinate=counting & np.array([rules.may_coordinate(a, b) for a, b in zip(c, k, strict=True)]),
+        may_coordinate=rules.coordinator_mask(PoolArrays(countries=c, kinds=k, counting=counting)),
         coordinated=np.array(coordinated or [0] * m, dtype=np.int64), covers=cov,
         best_item=np.where(cov, 0, -1).astype(np.intp), best_sim=cov.astype(float),
         pairs=np.array([(i, j) for i, j, _ in pairs or []], dtype=np.intp).reshape(-1, 2),
@@ -155,14 +229,14 @@ def test_solver_meets_the_rules_and_the_size() -> None:
     assert all(r.satisfied for r in check(rules, members_of(pool, chosen)))
 
 
-def test_solver_respects_locks_and_excludes() -> None:
+def test_solver_keeps_locked_members_and_explains_a_pool_too_small() -> None:
     rules = he()
     countries = ["KZ", "UZ", "DE", "FR", "IT", "NL", "ES", "PT"]
     pool = pool_of(countries, rules=rules, fixed=2)  # requester and one locked member (UZ, low value)
     chosen = solve_pool(pool, rules, WEIGHTS, size=(4, 5), alternatives=1, differ_share=0.3, conf=CONF)[0].selected
     assert chosen[0] and chosen[1]
-    # an excluded institution never enters the pool (build_pool drops it); a pool without it has no solution
-    # with fewer than three eligible countries
+    # a pool with fewer than three eligible countries (as when excluded institutions leave it) has no solution,
+    # and the reason names the rule
     small = pool_of(["KZ", "DE", "FR"], rules=rules)
     with pytest.raises(InfeasibleConsortium) as exc:
         solve_pool(small, rules, WEIGHTS, size=(3, 3), alternatives=1, differ_share=0.3, conf=CONF)

@@ -43,7 +43,7 @@ def _brute_force(scores, countries, *, k, c, max_per_country) -> tuple[int, floa
         subsets = []
         for size in range(min(k, len(allowed)) + 1):
             for subset in itertools.combinations(allowed, size):
-                per = {}
+                per: dict[str, int] = {}
                 for j in subset:
                     per[countries[j]] = per.get(countries[j], 0) + 1
                 if max_per_country is None or max(per.values(), default=0) <= max_per_country:
