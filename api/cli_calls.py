@@ -1,7 +1,7 @@
 """``partnermatch calls search|show``: the open and forthcoming EU call topics in the catalogue.
 
-The commands ask what ``GET /calls`` and ``GET /calls/{topic_id}`` answer (the same functions in
-``api/routes/calls.py``), with the calls' status relative to today.
+The commands ask what ``GET /calls`` and ``GET /calls/{topic_id}`` answer (the same functions, in
+``api/calls.py``), with the calls' status relative to today.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from api.calls import call_detail, list_calls
 from api.cli_common import catalogue_session, console, fail
 from api.errors import NotFound
-from api.routes.calls import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, call_detail, list_calls
+from api.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from seed_data.calls import CallFilters
-from seed_data.tables import ACTION_TYPES
+from seed_data.tables import ActionType
 
 calls_app = typer.Typer(help="Open and forthcoming EU call topics.", no_args_is_help=True)
 
@@ -41,7 +42,7 @@ def calls_search(
                                                      "or text, e.g. 'water irrigation'.")] = None,
     programme: Annotated[str | None, typer.Option(help="Programme key (horizon-europe) or the portal's programme "
                                                        "name (LIFE).")] = None,
-    action_type: Annotated[str | None, typer.Option(help=f"One of {', '.join(ACTION_TYPES)}.")] = None,
+    action_type: Annotated[ActionType | None, typer.Option(help="The action type.")] = None,
     cluster: Annotated[str | None, typer.Option(help="Horizon Europe cluster or part: CL1-CL6, MISS, ...")] = None,
     deadline_from: Annotated[str | None, typer.Option(help="Deadline on or after (YYYY-MM-DD).")] = None,
     deadline_to: Annotated[str | None, typer.Option(help="Deadline on or before (YYYY-MM-DD).")] = None,
@@ -50,8 +51,6 @@ def calls_search(
     as_json: Annotated[bool, typer.Option("--json", help="Print what GET /calls answers.")] = False,
 ) -> None:
     """Find call topics by words, programme, action type, cluster and deadline, soonest deadline first."""
-    if action_type is not None and action_type not in ACTION_TYPES:
-        raise fail(f"--action-type: not one of {', '.join(ACTION_TYPES)} (got {action_type!r})")
     filters = CallFilters(q=query, programme=programme, action_type=action_type, cluster=cluster,
                           deadline_from=_date(deadline_from, "--deadline-from"),
                           deadline_to=_date(deadline_to, "--deadline-to"), open_only=open_only)

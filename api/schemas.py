@@ -11,6 +11,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic.json_schema import JsonDict
 from sqlmodel import SQLModel
@@ -31,7 +32,7 @@ from matcher.types import (
 )
 from matcher.weights import FeedbackCounts, ProfileComparison
 from matcher.whatif import WhatIfReport
-from seed_data.safe_text import SAFE_TEXT
+from seed_data.safe_text import SAFE_LINE, SAFE_TEXT
 from seed_data.tables import (
     COMMENT_MAX_LENGTH,
     MAX_SQL_INT,
@@ -46,6 +47,18 @@ from seed_data.tables import (
 )
 
 ROR_URL_PREFIX = "https://ror.org/"
+
+# --- paging and search words of the lists (GET /institutions, GET /calls) -----------------------------------
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+# Far beyond the catalogue (58,655 institutions, 629 call topics) and inside a 64-bit SQL integer: larger
+# offsets are 422s, never a database error.
+MAX_OFFSET = 1_000_000
+# Search words are one line of valid Unicode: a NUL or a lone surrogate is a 422, never a database error.
+SearchText = Annotated[str, StringConstraints(max_length=200), SAFE_LINE]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Matches to skip.")]
 
 _NU_PUBLIC: JsonDict = {
     "id": "pic-953676162",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Self
 
 from pydantic import BaseModel, Field
 from pydantic.config import JsonDict
 
 from seed_data.calls import CallStatus
-from seed_data.tables import Call
+from seed_data.tables import ActionType, Call
 
 _EXAMPLE: JsonDict = {
     "topic_id": "HORIZON-CL6-2027-02-FARM2FORK-01",
@@ -37,7 +38,7 @@ class CallSummary(BaseModel):
     programme_key: str | None = Field(description="Our programme key (GET /programmes) where there is one: "
                                       "suggestions for the call use it; null: none")
     cluster: str | None = Field(description="Horizon Europe cluster or part: CL1-CL6, MISS, JU, WIDERA, ...")
-    action_type: str = Field(description="RIA, IA, CSA, MSCA, ERC, EIC or other")
+    action_type: ActionType
     types_of_action: str | None = Field(description="The portal's type of action, as given")
     deadline: dt.date | None
     status: CallStatus = Field(description="open, forthcoming, or closed (deadline before today, or closed on "
@@ -50,8 +51,8 @@ class CallSummary(BaseModel):
     model_config = {"json_schema_extra": {"examples": [_EXAMPLE]}}
 
     @classmethod
-    def of(cls, call: Call, *, status: str) -> CallSummary:
-        """The summary of ``call`` with its ``status`` as of today."""
+    def of(cls, call: Call, *, status: CallStatus) -> Self:
+        """``call`` as this model shows it, with its ``status`` as of today."""
         return cls.model_validate({**call.model_dump(), "status": status})
 
 

@@ -120,7 +120,7 @@ def focus_vector(index: CatalogueIndex, row: int, area_cols: list[int]) -> npt.N
 
 def request_programme(index: CatalogueIndex, request: SuggestionRequest) -> dict[str, Any]:
     """The programme the request names; ``RequestError`` for an unknown one, or none (a request made for a call
-    is given its call's programme before it is ranked: api/routes/calls.py)."""
+    is given its call's programme before it is ranked: api/calls.py)."""
     if request.programme is None:
         raise RequestError("programme", f"no programme given; known: {sorted(index.programmes)}")
     if request.programme not in index.programmes:

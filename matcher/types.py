@@ -18,6 +18,7 @@ from seed_data.tables import (
     MAX_SQL_INT,
     PROFILE_REF_PATTERN,
     PROGRAMME_KEY_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
     ActionType,
     InstitutionKind,
 )
@@ -31,7 +32,6 @@ MAX_AREAS = 10
 # ISO 3166-1 assigns 249 alpha-2 codes.
 MAX_COUNTRIES = 249
 MAX_EXCLUDE = 1000
-TEXT_MAX_LENGTH = 20000  # a project idea or profile (an owner profile has the same limit)
 # Weights are normalised to sum to 1, so only their ratios matter; the bound keeps every sum finite.
 MAX_WEIGHT = 1e6
 _T = TypeVar("_T", bound=Hashable)
@@ -301,7 +301,7 @@ class SuggestionCall(BaseModel):
     topic_id: str
     title: str
     programme: str = Field(description="The portal's programme name")
-    action_type: str = Field(description="RIA, IA, CSA, MSCA, ERC, EIC or other")
+    action_type: ActionType
     deadline: dt.date | None
     status: CallStatus = Field(description="open, forthcoming or closed, as of the day of the answer")
     url: str | None

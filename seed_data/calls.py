@@ -3,7 +3,8 @@
 The source (``../shared/data/raw/cordis_calls_open/open.jsonl.gz``, see ``SOURCES.md`` section 8) is one line
 of JSON objects written back to back after a UTF-8 byte-order mark, so it is read with
 ``json.JSONDecoder.raw_decode`` rather than line by line. Most records hold mojibake (UTF-8 read as cp1252
-and encoded again: ``â€™`` for ``’``), which ``ftfy`` repairs; descriptions are HTML stripped without
+and encoded again: ``â€™`` for ``’``), which ``seed_data.safe_text.repair_text`` repairs (encoding only: curly
+quotes and every other correct character stay as they are); descriptions are HTML stripped without
 whitespace (``…research.Scope:Size…``), and some fields keep the tail of a tag (``">Conditions…``) or whole
 HTML fragments, which ``html.parser`` (stdlib) turns into plain text.
 
@@ -12,16 +13,17 @@ Normalisation, decided from the data (629 topics, fetched 2026-08):
 - ``action_type``: one of ``seed_data.tables.ACTION_TYPES``, from the portal's type of action
   ("HORIZON Research and Innovation Actions" -> RIA, "HORIZON JU Innovation Actions" -> IA, "EURATOM
   Coordination and Support Actions" -> CSA, "HORIZON TMA MSCA …" -> MSCA, "HORIZON ERC Grants" -> ERC,
-  "HORIZON EIC Grants" -> EIC); where that is empty, from the short ``actionType`` code; anything else
-  (prizes, co-funds, procurement, LIFE or EDF grants) is ``other``. Euratom and Digital Europe actions of the
-  same kind count as that kind, as ``seed_data.tables.action_type`` counts joint undertakings and Euratom.
+  "HORIZON EIC Grants" -> EIC); anything else (prizes, co-funds, procurement, LIFE or EDF grants) is
+  ``other``, as are the 21 topics whose type of action is empty (their short ``actionType`` code is empty
+  too). Euratom and Digital Europe actions of the same kind count as that kind, as
+  ``seed_data.tables.action_type`` counts joint undertakings and Euratom.
 - ``programme_key``: ``horizon-europe`` for Horizon Europe; ``erasmus-cbhe`` for an Erasmus+ topic whose id
   names capacity building in higher education (``CBHE``); ``None`` for every other programme (their raw name is
   kept in ``programme``). Euratom is a programme of its own, with its own eligibility: no key.
 - ``deadline``: every record has exactly one deadline (ISO date; a two-stage topic gives its first-stage
   one), so no choice between several is needed; a record with none would get ``None``.
 - status (:func:`call_status`) is relative to a given day: a deadline before that day means closed; the
-  deadline day itself is still open (the portal closes at 17:00 Brussels time).
+  deadline day itself is still open (the source gives the deadline's date, not its hour).
 """
 
 from __future__ import annotations
@@ -39,12 +41,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal
 
-import ftfy
 from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 
-from seed_data.safe_text import UNWRITABLE
-from seed_data.tables import ACTION_TYPES, CALL_TOPIC_ID_MAX_LENGTH, Call
+from seed_data.safe_text import UNWRITABLE, http_url, repair_text
+from seed_data.tables import ACTION_TYPES, CALL_TOPIC_ID_MAX_LENGTH, TEXT_MAX_LENGTH, ActionType, Call
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ logger = logging.getLogger(__name__)
 CALLS_SOURCE = Path("cordis_calls_open") / "open.jsonl.gz"
 # The shipped file (seed_data/data/) the build writes and the load reads.
 CALLS_FILE = "calls.jsonl.gz"
-
-# The request idea is at most this long: matcher.types.TEXT_MAX_LENGTH, repeated here because seed_data may not
-# import matcher (imports point api -> matcher -> seed_data); tests/seed_data/test_calls.py checks they agree.
-IDEA_MAX_LENGTH = 20000
 
 CallStatus = Literal["open", "forthcoming", "closed"]
 STATUSES: tuple[CallStatus, ...] = ("open", "forthcoming", "closed")
@@ -66,7 +63,7 @@ _PROGRAMME_KEYS = {"Horizon Europe": "horizon-europe"}
 _ERASMUS_KEYS = (("CBHE", "erasmus-cbhe"),)
 
 # Types of action, most specific first: (pattern on the portal's type of action, action type).
-_TYPE_PATTERNS = (
+_TYPE_PATTERNS: tuple[tuple[re.Pattern[str], ActionType], ...] = (
     (re.compile(r"\bMSCA\b"), "MSCA"),
     (re.compile(r"\bERC\b"), "ERC"),
     (re.compile(r"\bEIC\b"), "EIC"),
@@ -74,9 +71,6 @@ _TYPE_PATTERNS = (
     (re.compile(r"\bInnovation Actions?\b", re.IGNORECASE), "IA"),
     (re.compile(r"\bCoordination and Support Actions?\b", re.IGNORECASE), "CSA"),
 )
-# The short ``actionType`` codes, used where the type of action is empty.
-_CODE_TYPES = {"RIA": "RIA", "IA": "IA", "CSA": "CSA", "MSCA": "MSCA", "MSCA-SE": "MSCA", "ERC": "ERC",
-               "EIC": "EIC"}
 
 # Fields every record must have (the source's own names).
 _REQUIRED = ("topicId", "title", "programme")
@@ -149,12 +143,11 @@ _LINE_SPACES = re.compile(r" *\n *")
 
 
 def clean_text(value: str | None) -> str:
-    """Plain, repaired text of a portal field: mojibake repaired (``ftfy``), HTML turned into text, the
+    """Plain, repaired text of a portal field: HTML turned into text, mojibake repaired (``repair_text``), the
     tail of a cut tag dropped, glued sentences and headings separated, whitespace normalised."""
     if not value:
         return ""
-    text = ftfy.fix_text(value, unescape_html=False)
-    text = _TAG_TAIL.sub("", text)
+    text = _TAG_TAIL.sub("", value)
     if _TAG.search(text):
         parser = _TextExtractor()
         parser.feed(text)
@@ -162,7 +155,10 @@ def clean_text(value: str | None) -> str:
         text = "".join(parser.parts)
     else:
         text = html.unescape(text)
-    text = ftfy.fix_text(text, unescape_html=False)  # mojibake hidden behind entities
+    # repaired after the entities are decoded, so that mojibake written as entities is repaired too
+    text = repair_text(text)
+    # a byte-order mark inside a field (306 "ï»¿" in the source, repaired to U+FEFF) is no text
+    text = text.replace("\ufeff", "")
     text = UNWRITABLE.sub(" ", text)
     text = _GLUED.sub(" ", text)
     text = _HEADING.sub("\n\n", text)
@@ -180,20 +176,16 @@ def clean_line(value: str | None) -> str:
 # --- normalisation ----------------------------------------------------------------------------------------
 
 
-def call_action_type(types_of_action: str | None, code: str | None = None) -> str:
-    """The action type (one of ``ACTION_TYPES``) of a portal type of action, else of its short code.
+def call_action_type(types_of_action: str | None) -> ActionType:
+    """The action type of a portal type of action; ``other`` for any other type, or none.
 
     >>> call_action_type("HORIZON  Research and Innovation Actions"), call_action_type("HORIZON JU Innovation Actions")
     ('RIA', 'IA')
-    >>> call_action_type("HORIZON TMA MSCA Doctoral Networks"), call_action_type("LIFE Project Grants", "Grant")
+    >>> call_action_type("HORIZON TMA MSCA Doctoral Networks"), call_action_type("LIFE Project Grants")
     ('MSCA', 'other')
-    >>> call_action_type("", "CSA")
-    'CSA'
     """
     kind = " ".join((types_of_action or "").split())
-    if kind:
-        return next((action for pattern, action in _TYPE_PATTERNS if pattern.search(kind)), "other")
-    return _CODE_TYPES.get((code or "").strip().upper(), "other")
+    return next((action for pattern, action in _TYPE_PATTERNS if pattern.search(kind)), "other")
 
 
 def programme_key(programme: str, topic_id: str) -> str | None:
@@ -205,14 +197,16 @@ def programme_key(programme: str, topic_id: str) -> str | None:
     return None
 
 
-def _keywords(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else str(value or "").split(",")
-    seen: dict[str, None] = {}
-    for item in items:
-        word = clean_line(str(item))
-        if word and word.casefold() not in {k.casefold() for k in seen}:
-            seen[word] = None
-    return list(seen)
+def _keywords(value: str | None) -> list[str]:
+    """The comma-separated keywords, cleaned, each once (the first spelling of those equal but for case)."""
+    words: list[str] = []
+    seen: set[str] = set()
+    for item in (value or "").split(","):
+        word = clean_line(item)
+        if word and word.casefold() not in seen:
+            seen.add(word.casefold())
+            words.append(word)
+    return words
 
 
 def _optional(value: Any) -> str | None:
@@ -267,11 +261,15 @@ def _call_row(record: Any, number: int) -> tuple[dict[str, Any] | None, list[str
     if status is not None and status.lower() not in STATUSES:
         problems.append(f"{where}: field 'callStatus': not one of {list(STATUSES)} (got {status!r})")
     url = _optional(record.get("portalUrl"))
-    if url is not None and not url.startswith(("https://", "http://")):
-        problems.append(f"{where}: field 'portalUrl': not an http(s) URL (got {url[:200]!r})")
-    description = record.get("description")
-    if description is not None and not isinstance(description, str):
-        problems.append(f"{where}: field 'description': expected text (got {type(description).__name__})")
+    if url is not None:
+        try:
+            url = http_url(url)
+        except ValueError as exc:
+            problems.append(f"{where}: field 'portalUrl': not an http(s) URL: {exc} (got {url[:200]!r})")
+    for field in ("description", "keywords"):
+        value = record.get(field)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}: field '{field}': expected text (got {type(value).__name__})")
     if problems:
         return None, problems
     programme = clean_line(record["programme"])
@@ -284,7 +282,7 @@ def _call_row(record: Any, number: int) -> tuple[dict[str, Any] | None, list[str
         "cluster": _optional(record.get("cluster")),
         "call_identifier": _optional(record.get("callIdentifier")),
         "call_title": _optional(record.get("callTitle")),
-        "action_type": call_action_type(types_of_action, _optional(record.get("actionType"))),
+        "action_type": call_action_type(types_of_action),
         "types_of_action": types_of_action,
         "deadline": deadline,
         "deadline_model": _optional(record.get("deadlineModel")),
@@ -293,7 +291,7 @@ def _call_row(record: Any, number: int) -> tuple[dict[str, Any] | None, list[str
         "budget_max": budget_max,
         "expected_grants": grants,
         "keywords": _keywords(record.get("keywords")),
-        "text": clean_text(description),  # empty for 24 topics (EU external action, one RFCS topic)
+        "text": clean_text(record.get("description")),  # empty for 24 topics (EU external action, one RFCS topic)
         "conditions": clean_text(record.get("topicConditions") if isinstance(record.get("topicConditions"), str)
                                  else None) or None,
         "url": url,
@@ -381,10 +379,11 @@ def call_status(call: Call, today: dt.date) -> CallStatus:
     return "forthcoming" if call.portal_status == "forthcoming" else "open"
 
 
-def call_idea(call: Call) -> str:
-    """The text a suggestion request uses as its idea: the title and the clean description, at most
-    ``IDEA_MAX_LENGTH`` characters."""
-    return f"{call.title}\n\n{call.text}"[:IDEA_MAX_LENGTH].strip()
+def call_idea(call: Call, given: str | None = None) -> str:
+    """The idea a request for ``call`` ranks on: the text the request gave (if any), then the call's title and
+    clean description; at most ``TEXT_MAX_LENGTH`` characters, as any request's text."""
+    parts = ((given or "").strip(), call.title, call.text)
+    return "\n\n".join(part for part in parts if part)[:TEXT_MAX_LENGTH].strip()
 
 
 def get_call(session: Session, topic_id: str) -> Call:
@@ -402,7 +401,7 @@ class CallFilters:
 
     q: str | None = None
     programme: str | None = None
-    action_type: str | None = None
+    action_type: ActionType | None = None
     cluster: str | None = None
     deadline_from: dt.date | None = None
     deadline_to: dt.date | None = None
@@ -427,7 +426,8 @@ def search_calls(session: Session, filters: CallFilters, *, today: dt.date, limi
         conditions.append(or_(*(func.lower(column).contains(needle, autoescape=True) for column in searched)))
     if filters.programme:
         wanted = filters.programme.lower()
-        conditions.append(or_(func.lower(col(Call.programme_key)) == wanted, func.lower(col(Call.programme)) == wanted))
+        # our keys are lower-case already ("horizon-europe"); the portal's names are not ("LIFE")
+        conditions.append(or_(col(Call.programme_key) == wanted, func.lower(col(Call.programme)) == wanted))
     if filters.action_type:
         conditions.append(col(Call.action_type) == filters.action_type)
     if filters.cluster:

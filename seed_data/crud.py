@@ -226,7 +226,6 @@ def _validate(*, session: Session, data_dir: Path, plan: list[_Step]) -> dict[st
     twice, or a participation naming a project or institution that is neither in the files nor in the
     database, so that a bad catalogue fails before the first batch is committed.
     """
-    plan = [step for step in plan if step.present(data_dir)]
     for step in plan:
         if not (data_dir / step.file_name).is_file():
             raise CatalogueError(
@@ -375,12 +374,6 @@ class _Step:
     # the build now rejects must not stay behind. For tables whose rows carry an origin, or (calls) whose
     # rows all come from the catalogue.
     prune_catalogue_rows: bool = False
-    # A file catalogues built before it existed lack (calls): such a catalogue loads without it.
-    optional: bool = False
-
-    def present(self, data_dir: Path) -> bool:
-        """Whether this step has a file to load in ``data_dir`` (a missing required file is an error)."""
-        return not self.optional or (data_dir / self.file_name).is_file()
 
 
 _PLAN = [
@@ -395,7 +388,7 @@ _PLAN = [
     _Step("partnerships", PARTNERSHIPS_FILE, table_of(Partnership), _keep_imported,
           references=(("institution_id", "institutions"), ("partner_id", "institutions")),
           prune_catalogue_rows=True),
-    _Step("calls", CALLS_FILE, table_of(Call), prune_catalogue_rows=True, optional=True),
+    _Step("calls", CALLS_FILE, table_of(Call), prune_catalogue_rows=True),
 ]
 _REFERENCED = {"project_id": "project", "institution_id": "institution", "partner_id": "institution"}
 
@@ -407,7 +400,7 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
     batches of ``BATCH_SIZE`` rows, each committed. Loading the same files twice changes nothing and reports
     0 inserted / 0 updated. Rows that are in the database but not in the files are left alone, except shipped
     evidence items and partnerships, and call topics (``calls.jsonl.gz``: a call the source no longer lists is
-    deleted); a catalogue built before calls existed has no calls file and loads without it.
+    deleted).
 
     Institutions keep their owner-supplied profile (``profile_owner``, ``profile_owner_updated``); one that
     came from an office import (an ``import:`` provenance entry) also keeps its ``OFFICE_FIELDS`` and gets
@@ -429,9 +422,6 @@ def load_catalogue(*, session: Session, data_dir: Path = DATA_DIR, show_progress
     report = LoadReport()
     with _Progress(enabled=show_progress) as progress:
         for step in _PLAN:
-            if not step.present(data_dir):
-                logger.info("%s: no %s in %s, nothing loaded", step.attr, step.file_name, data_dir)
-                continue
             shipped, rows = _read_rows(data_dir, step.file_name, step.table)
             counts: TableCounts = getattr(report, step.attr)
             advance = progress.task(step.attr, total=totals[step.attr])
@@ -484,8 +474,6 @@ def source_digest(data_dir: Path) -> str:
     """sha256 hex digest of the shipped catalogue files a load reads (their names and bytes)."""
     digest = hashlib.sha256()
     for step in _PLAN:
-        if not step.present(data_dir):
-            continue
         digest.update(step.file_name.encode("utf-8") + b"\0")
         with open(data_dir / step.file_name, "rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())

@@ -12,7 +12,7 @@ Each fact is validated on its own: an http(s) URL with a host, a subfield name t
 subfield name, an ISO 3166-1 alpha-2 country, a known partnership type, years that read as years. A fact
 that fails is rejected with its reason (the build report lists them) and the rest of its record still
 counts. A line that is no JSON object or has no name is rejected whole. Names are repaired with
-:func:`repair_text` (mojibake) as they are read.
+``seed_data.safe_text.repair_text`` (mojibake) as they are read.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ftfy
-
 from seed_data.countries import is_country, normalise_country
 from seed_data.names import web_host
-from seed_data.safe_text import http_url
+from seed_data.safe_text import http_url, repair_text
 from seed_data.tables import InstitutionKind, PartnershipType
 
 FOLDER = "kz_public_web"
@@ -43,23 +41,6 @@ _YEARS = re.compile(r"^(?P<start>\d{4})?\s*(?:[-–—]\s*(?P<end>\d{4})?)?$")
 _SAME_AS = re.compile(r"same institution as (?:catalogue )?row\s+(?P<id>[A-Za-z0-9][\w.\-]*[\w])", re.IGNORECASE)
 _RENAMED_FROM = re.compile(r"^renamed from (?P<name>.+?)(?: in (?:\d{4}))?$", re.IGNORECASE)
 _IS_ITS_SITE = re.compile(r"\bis its (?:web)?site$", re.IGNORECASE)
-
-# Only mojibake repairs: text decoded with the wrong code page ("Ã©"), Windows-1252 quotes left as C1
-# controls ("\x93"), and the like. ftfy's other fixes (straightening curly quotes, full-width to half-width,
-# Unicode normalisation) would change correct names, so they are off.
-_MOJIBAKE_ONLY = ftfy.TextFixerConfig(
-    unescape_html=False, remove_terminal_escapes=False, fix_latin_ligatures=False, fix_character_width=False,
-    uncurl_quotes=False, fix_line_breaks=False, remove_control_chars=False, normalization=None,
-    explain=False,
-)
-
-
-def repair_text(text: str) -> str:
-    """``text`` with mojibake repaired (ftfy, encoding fixes only); unchanged where ftfy finds nothing."""
-    if text.isascii():  # nothing ftfy would change, and this runs for every name of every source
-        return text
-    return ftfy.fix_text(text, _MOJIBAKE_ONLY)
-
 
 @dataclass(frozen=True)
 class WebReject:

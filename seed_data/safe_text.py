@@ -12,6 +12,7 @@ pydantic ``Annotated`` types, so a request model only names them (``note: SafeTe
 an optional field or a list item puts its length first, ``Annotated[str, StringConstraints(...), SAFE_LINE]``,
 so that a too-long value gets pydantic's own message. The OpenAPI schema shows each rule as a ``pattern``.
 ``check_text`` and ``check_line`` are the same checks for code that validates by hand (the importer).
+``repair_text`` repairs mojibake in text the sources give (names, call topics), and nothing else.
 
 This module sits in ``seed_data``, the bottom layer, so that the importer, ``matcher`` and ``api`` can all use it.
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import ftfy
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
@@ -107,3 +109,20 @@ def http_url(value: str) -> str:
     if not parts.hostname or any(char.isspace() for char in url):
         raise ValueError("not a valid http(s) URL: it needs a host name and no spaces")
     return url
+
+
+# Only mojibake repairs: text decoded with the wrong code page ("Ã©"), Windows-1252 quotes left as C1
+# controls ("\x93"), and the like. ftfy's other fixes (straightening curly quotes, full-width to half-width,
+# Unicode normalisation) would change correct text, so they are off.
+_MOJIBAKE_ONLY = ftfy.TextFixerConfig(
+    unescape_html=False, remove_terminal_escapes=False, fix_latin_ligatures=False, fix_character_width=False,
+    uncurl_quotes=False, fix_line_breaks=False, remove_control_chars=False, normalization=None,
+    explain=False,
+)
+
+
+def repair_text(text: str) -> str:
+    """``text`` with mojibake repaired (ftfy, encoding fixes only); unchanged where ftfy finds nothing."""
+    if text.isascii():  # nothing ftfy would change, and this runs for every name of every source
+        return text
+    return ftfy.fix_text(text, _MOJIBAKE_ONLY)

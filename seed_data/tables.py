@@ -331,6 +331,9 @@ PROFILE_NAME_MAX_LENGTH = 100
 PROGRAMME_KEY_MAX_LENGTH = 40
 AUTHOR_MAX_LENGTH = 200
 COMMENT_MAX_LENGTH = 2000
+# A project idea or profile in a request (an owner profile has the same limit), and a call's idea
+# (``seed_data.calls.call_idea``): here, the bottom layer, so that seed_data and matcher share one number.
+TEXT_MAX_LENGTH = 20000
 
 
 def utc_now() -> dt.datetime:

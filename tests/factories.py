@@ -261,9 +261,11 @@ def write_mini_catalogue(directory: Path) -> Path:
     files.write_csv_gz(directory / "participations.csv.gz", PARTICIPATION_HEADER, mini_participations())
     files.write_json(directory / "priority_areas.json", mini_priority_areas())
     files.write_json(directory / "programmes.json", mini_programmes())
-    # no curated evidence or partnerships in the mini catalogue: the files are there, empty, as a build writes them
+    # no curated evidence, partnerships or call topics in the mini catalogue: the files are there, empty, as a
+    # build with none would write them
     files.write_jsonl_gz(directory / "evidence_items.jsonl.gz", [])
     files.write_jsonl_gz(directory / "partnerships.jsonl.gz", [])
+    files.write_jsonl_gz(directory / "calls.jsonl.gz", [])
     return directory
 
 

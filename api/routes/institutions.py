@@ -11,7 +11,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Query, Request
-from pydantic import StringConstraints
 from sqlalchemy import ColumnElement, case, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
@@ -21,6 +20,7 @@ from api.auth import OfficeKey, auth_responses
 from api.deps import IndexDep, SessionDep, get_index
 from api.errors import Forbidden, NotFound
 from api.schemas import (
+    DEFAULT_PAGE_SIZE,
     ROR_URL_PREFIX,
     EvidenceCounts,
     EvidenceItemPublic,
@@ -29,9 +29,12 @@ from api.schemas import (
     InstitutionsPublic,
     OwnerProfilePublic,
     OwnerProfileUpdate,
+    PageOffset,
+    PageSize,
     PartnershipPublic,
     PartnerSummary,
     ProjectSummary,
+    SearchText,
     YearCount,
     problem_responses,
 )
@@ -39,7 +42,6 @@ from api.state import refresh_matcher_logged
 from matcher.suggest import Matcher
 from matcher.types import InstitutionId
 from seed_data.evidence import project_has_text
-from seed_data.safe_text import SAFE_LINE
 from seed_data.search import InstitutionIndex
 from seed_data.tables import (
     ApiKey,
@@ -58,17 +60,11 @@ from seed_data.tables import (
 
 logger = logging.getLogger(__name__)
 
-# Ids and search text are one line of valid Unicode: a NUL or a lone surrogate is a 422, never a database error.
+# Ids are one line of valid Unicode: a NUL or a lone surrogate is a 422, never a database error.
 InstitutionIdPath = Annotated[InstitutionId, Path(description="e.g. pic-953676162")]
-SearchText = Annotated[str, StringConstraints(max_length=200), SAFE_LINE]
-
-# Far beyond the catalogue (58,655 institutions) and inside a 64-bit SQL integer: larger offsets are 422s.
-MAX_OFFSET = 1_000_000
 
 router = APIRouter(prefix="/institutions", tags=["institutions"], responses=problem_responses(503))
 
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
 MAX_DETAIL_PROJECTS = 50
 MAX_DETAIL_PARTNERS = 20
 MAX_DETAIL_EVIDENCE = 200
@@ -305,8 +301,8 @@ def list_institutions(
         bool | None,
         Query(description="Only institutions with (true) or without (false) research evidence of any type."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = DEFAULT_PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Matches to skip.")] = 0,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    offset: PageOffset = 0,
 ) -> InstitutionsPublic:
     """Search institutions by name (ranked) or list them by project count, with filters and paging."""
     return search_institutions(

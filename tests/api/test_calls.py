@@ -17,9 +17,9 @@ from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
 from api.auth import API_KEY_HEADER, create_api_key
+from api.calls import get_today
 from api.cli import app as cli_app
 from api.main import create_app
-from api.routes.calls import get_today
 from api.settings import Settings
 from embeddings.st import SentenceTransformerEmbedder
 from seed_data.calls import CALLS_SOURCE, call_idea, read_calls
@@ -166,6 +166,8 @@ def test_cli_calls_search_show_and_suggest(cli_engine: Engine) -> None:
     assert FARM in {c["topic_id"] for c in json.loads(found.stdout)["data"]}
     table = runner.invoke(cli_app, ["calls", "search", "--action-type", "MSCA"])
     assert table.exit_code == 0 and "HORIZON-MSCA-2026-DN-01-01" in table.output
+    unknown_type = runner.invoke(cli_app, ["calls", "search", "--action-type", "GRANT"])
+    assert unknown_type.exit_code == 2 and "GRANT" in unknown_type.output  # a usage error naming the value
     shown = runner.invoke(cli_app, ["calls", "show", FARM])
     assert shown.exit_code == 0 and "RIA" in shown.output and "2027-09-23" in shown.output
     missing = runner.invoke(cli_app, ["calls", "show", "NO-SUCH-TOPIC"])

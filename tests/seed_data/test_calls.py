@@ -12,18 +12,17 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from matcher.types import TEXT_MAX_LENGTH
 from seed_data import files
 from seed_data.calls import (
     CALLS_FILE,
     CALLS_SOURCE,
-    IDEA_MAX_LENGTH,
     CallFilters,
     CallNotFound,
     CallSourceError,
     call_action_type,
     call_idea,
     call_status,
+    clean_text,
     get_call,
     programme_key,
     read_calls,
@@ -31,7 +30,7 @@ from seed_data.calls import (
 )
 from seed_data.crud import load_catalogue
 from seed_data.files import DATA_DIR, read_jsonl_gz
-from seed_data.tables import ACTION_TYPES, Call
+from seed_data.tables import ACTION_TYPES, TEXT_MAX_LENGTH, Call
 from tests.factories import write_mini_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,10 +58,11 @@ def test_the_real_file_gives_every_topic_clean(real_rows: list[dict[str, Any]]) 
             assert not re.search(r"</?[a-zA-Z][^>]*>", value), (row["topic_id"], name)
             assert not value.startswith('">'), (row["topic_id"], name)
         assert isinstance(row["deadline"], dt.date)
-    # the source's mojibake was there, and is repaired: "beneficiariesâ€™" -> "beneficiaries’" -> "beneficiaries'"
+    # the source's mojibake was there, and is repaired: "beneficiariesâ€™" -> "beneficiaries’" (the quote kept)
     raw = gzip.decompress(REAL.read_bytes()).decode("utf-8")
     assert raw.startswith("\ufeff") and "â€" in raw
     poc = by_id["ERC-2026-POC"]
+    assert "the beneficiaries’ personnel" in poc["text"]
     assert poc["action_type"] == "ERC" and poc["programme"] == "Horizon Europe"
     assert poc["text"].startswith("Objective: The ERC Proof of Concept Grants")  # glued heading separated
     assert "\n\nScope: Size of ERC Proof of Concept Grants" in poc["text"]
@@ -103,14 +103,14 @@ def test_a_hand_written_file_with_bom_mojibake_and_html_is_read(tmp_path: Path) 
     objects = [
         json.dumps(_record("TEST-2027-01", title=mojibake)),
         json.dumps(_record("TEST-2027-02", description="<p>Objective:</p><p>Water &amp; soil.</p><ul><li>one</li>"
-                                                       "<li>two</li></ul>", typesOfAction="", actionType="CSA")),
+                                                       "<li>two</li></ul>", typesOfAction="", actionType="")),
     ]
     rows = read_calls(_write_raw(tmp_path / "open.jsonl.gz", objects))
     first, second = rows
-    assert first["title"] == 'Irrigation "smart" farming'
+    assert first["title"] == "Irrigation “smart” farming"
     assert first["keywords"] == ["water", "irrigation"]
     assert second["text"] == "Objective:\n\nWater & soil.\n\none\n\ntwo"
-    assert second["action_type"] == "CSA"  # from the short code where the type of action is empty
+    assert second["action_type"] == "other"  # no type of action (as 21 real topics, whose short code is empty too)
     assert (first["deadline"], first["portal_status"], first["programme_key"]) == (
         dt.date(2027, 1, 15), "forthcoming", "horizon-europe")
 
@@ -127,6 +127,23 @@ def test_a_bad_record_is_named_with_its_field(tmp_path: Path) -> None:
     assert len(problems) == 4  # record 4 lacks both its topic id and its title
 
 
+def test_cleaning_repairs_mojibake_only() -> None:
+    correct = "It’s ‘x’: ﬁnance ＡＢＣ, “quoted”"
+    assert clean_text(correct) == correct  # curly quotes, ligatures and full-width letters are correct text
+    assert clean_text("It&acirc;&#128;&#153;s <b>bold</b>") == "It’s bold"  # mojibake written as entities
+    assert clean_text("page limit\u00ef\u00bb\u00bfdescribed") == "page limitdescribed"  # a repaired BOM goes
+
+
+def test_a_url_or_keywords_of_another_kind_are_named(tmp_path: Path) -> None:
+    objects = [json.dumps(_record("TEST-2027-01", portalUrl="javascript:alert(1)")),
+               json.dumps(_record("TEST-2027-02", keywords=["water"]))]
+    with pytest.raises(CallSourceError) as failed:
+        read_calls(_write_raw(tmp_path / "open.jsonl.gz", objects))
+    first, second = failed.value.problems
+    assert first.startswith("record 1 ('TEST-2027-01'): field 'portalUrl': not an http(s) URL: only http and https")
+    assert second == "record 2 ('TEST-2027-02'): field 'keywords': expected text (got list)"
+
+
 def test_broken_json_is_named_by_record(tmp_path: Path) -> None:
     with pytest.raises(CallSourceError, match=r"record 2: not JSON"):
         read_calls(_write_raw(tmp_path / "open.jsonl.gz", [json.dumps(_record("TEST-2027-01")), '{"topicId": ']))
@@ -138,8 +155,7 @@ def test_action_types_and_programme_keys() -> None:
     assert call_action_type("DIGITAL JU Coordination and Support Actions") == "CSA"
     assert call_action_type("HORIZON TMA MSCA Cofund Doctoral programme") == "MSCA"
     assert call_action_type("HORIZON EIC Grants") == "EIC"
-    assert call_action_type("HORIZON Recognition Prize", "Prize") == "other"
-    assert call_action_type(None, "MSCA-SE") == "MSCA"
+    assert call_action_type("HORIZON Recognition Prize") == "other"
     assert programme_key("Horizon Europe", "HORIZON-CL5-2027-01") == "horizon-europe"
     assert programme_key("Erasmus+", "ERASMUS-EDU-2027-CBHE") == "erasmus-cbhe"
     assert programme_key("Erasmus+", "ERASMUS-EDU-2026-PEX-COVE") is None
@@ -164,9 +180,11 @@ def test_status_is_relative_to_today() -> None:
 
 
 def test_the_idea_is_title_and_text_cut_to_the_request_limit() -> None:
-    assert IDEA_MAX_LENGTH == TEXT_MAX_LENGTH
     assert call_idea(_call(title="Water", text="Irrigation.")) == "Water\n\nIrrigation."
-    assert len(call_idea(_call(text="x" * 30000))) == IDEA_MAX_LENGTH
+    assert len(call_idea(_call(text="x" * 30000))) == TEXT_MAX_LENGTH
+    assert call_idea(_call(title="Water", text="Irrigation."), " Drip lines. ") == "Drip lines.\n\nWater\n\nIrrigation."
+    given = call_idea(_call(title="Water", text="y" * 30000), "x" * 19990)
+    assert len(given) == TEXT_MAX_LENGTH and given.startswith("x" * 19990 + "\n\nWater")
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_load_into_empty_database(session: Session, catalogue: Path) -> None:
         "participations": (13, 0, 0),
         "evidence_items": (0, 0, 0),
         "partnerships": (0, 0, 0),
-        "calls": (0, 0, 0),  # the mini catalogue has no calls file, as catalogues built before calls
+        "calls": (0, 0, 0),
     }
     nu = session.get(Institution, NU)
     assert nu is not None

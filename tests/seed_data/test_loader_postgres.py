@@ -49,7 +49,7 @@ def test_load_into_empty_database_then_again(pg_engine: Engine, catalogue: Path)
             (13, 0),
             (0, 0),
             (0, 0),
-            (0, 0),  # calls: the mini catalogue has none
+            (0, 0),
         ]
         assert second.n_changed == 0
         assert second.participations == TableCounts(unchanged=13)
