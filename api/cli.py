@@ -15,27 +15,34 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from api import index_store
+from api.calls import call_notes, resolve_call
 from api.cli_admin import keys_app, weights_app
 from api.cli_calls import calls_app
-from api.cli_common import catalogue_session, console, err_console, fail, load_matcher, resolve_institution
+from api.cli_common import (
+    catalogue_session,
+    console,
+    err_console,
+    fail,
+    load_matcher,
+    open_matcher,
+    resolve_institution,
+)
 from api.cli_consortium import consortium_app
 from api.cli_evaluate import evaluate, learn_ranker, learn_weights
 from api.cli_import import register as register_import_commands
 from api.cli_portfolio import portfolio
 from api.db import make_engine, migrate, new_migration
 from api.errors import InvalidRequest
-from api.routes.calls import call_notes, resolve_call
 from api.routes.institutions import get_institution
 from api.settings import REPO_ROOT, get_settings
 from embeddings.cache import EmbeddingCache
 from embeddings.st import SentenceTransformerEmbedder, load_embedder
 from embeddings.store import save_vector_file, seed_cache_from_file
 from matcher.engine import texts_and_vectors
-from matcher.suggest import Matcher, RequestError
+from matcher.suggest import RequestError
 from matcher.types import SuggestionRequest
 from matcher.weights import ProfileNotFound, published_version, to_scoring_profile
 from seed_data.build import build_catalogue
@@ -365,11 +372,9 @@ def suggest(
         except InvalidRequest as exc:
             raise fail(f"{'--' + exc.field}: {exc}") from exc
         assert request.programme is not None  # given, or the call's
-        matcher = load_matcher(session)
+        matcher = load_matcher(session)  # exits when the database has no weight profiles table
         try:
             version = published_version(request.programme, session=session)
-        except SQLAlchemyError as exc:
-            raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
         except ProfileNotFound as exc:
             raise fail(str(exc)) from exc
         profile, version_id = to_scoring_profile(version), version.id
@@ -449,14 +454,9 @@ def institutions_show(
 ) -> None:
     """One institution as the API shows it: identity, evidence by type, area strengths with the items behind
     each, known partnerships and co-participants."""
-    settings = get_settings()
     with catalogue_session() as session:
         institution_id = resolve_institution(session, institution).id
-        embedder = load_embedder(settings.embedding_model, session=session)
-        index, origin = index_store.matching_index(settings, session, embedder)
-        session.commit()
-        logger.info("matching index %s", origin)
-        detail = get_institution(session=session, institution_id=institution_id, matcher=Matcher(index, embedder))
+        detail = get_institution(session=session, institution_id=institution_id, matcher=open_matcher(session))
     if as_json:
         typer.echo(detail.model_dump_json(indent=1))
         return

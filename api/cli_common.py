@@ -1,10 +1,14 @@
-"""What every ``partnermatch`` command module shares: the consoles, the error exit and a session on the
-configured database that refuses one without a (completely loaded) catalogue."""
+"""What every ``partnermatch`` command module shares: the consoles, the error exit, a session on the
+configured database that refuses one without a (completely loaded) catalogue, the matcher, the catalogue's
+embedded projects and the format of an export file."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import typer
 from rich.console import Console
 from sqlalchemy import inspect
@@ -14,7 +18,9 @@ from sqlmodel import Session
 from api import index_store
 from api.db import database_problem, make_engine
 from api.settings import get_settings
-from embeddings.st import load_embedder
+from api.spreadsheet import ExportFormat
+from embeddings.st import SentenceTransformerEmbedder, load_embedder
+from matcher.engine import CatalogueRows, EmbeddingStats, embed_projects, read_catalogue
 from matcher.suggest import Matcher
 from matcher.weights import ensure_default_profiles
 from seed_data.tables import Institution
@@ -24,6 +30,8 @@ logger = logging.getLogger("partnermatch")
 # Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
+# What an export file's suffix (any case) says it holds.
+EXPORT_FORMATS: dict[str, ExportFormat] = {".csv": "csv", ".xlsx": "xlsx"}
 
 
 def fail(message: str) -> typer.Exit:
@@ -61,14 +69,41 @@ def load_matcher(session: Session) -> Matcher:
     """The matcher a ranking command uses, as the service builds it: the model loads only if a request needs it
     (a text), and the matching index is the saved one when the catalogue is unchanged (seconds, not a rebuild);
     the system's default weight profiles are made sure of."""
-    settings = get_settings()
-    embedder = load_embedder(settings.embedding_model, session=session)
-    index, origin = index_store.matching_index(settings, session, embedder)
-    session.commit()
-    logger.info("matching index %s", origin)
+    matcher = open_matcher(session)
     try:
         ensure_default_profiles(session=session)
         session.commit()
     except SQLAlchemyError as exc:
         raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
+    return matcher
+
+
+def open_matcher(session: Session) -> Matcher:
+    """The matcher over the saved matching index (or one built now), as the service builds it, without the
+    default weight profiles :func:`load_matcher` makes sure of: for commands that score with none (a rule
+    check, an institution's page)."""
+    settings = get_settings()
+    embedder = load_embedder(settings.embedding_model, session=session)
+    index, origin = index_store.matching_index(settings, session, embedder)
+    session.commit()
+    logger.info("matching index %s", origin)
     return Matcher(index, embedder)
+
+
+def embedded_catalogue(session: Session) -> tuple[SentenceTransformerEmbedder, CatalogueRows,
+                                                  dict[str, npt.NDArray[np.float32]]]:
+    """What a replay of history needs: the model, the catalogue's rows and every project's vector (from the
+    cache, embedding what it lacks and committing those)."""
+    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
+    rows = read_catalogue(session)
+    vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
+    session.commit()
+    return embedder, rows, vectors
+
+
+def export_format(path: Path) -> ExportFormat:
+    """The format ``path`` names by its suffix: csv or xlsx; exits with a message for any other."""
+    found = EXPORT_FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise fail(f"--export must end in .csv or .xlsx, got {path.name!r}")
+    return found

@@ -12,17 +12,22 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from api import index_store
-from api.cli_common import catalogue_session, console, fail, load_matcher, resolve_institution
+from api.cli_common import (
+    catalogue_session,
+    console,
+    embedded_catalogue,
+    export_format,
+    fail,
+    load_matcher,
+    open_matcher,
+    resolve_institution,
+)
+from api.consortia import answer, export_bytes
 from api.errors import InvalidRequest
-from api.routes.consortia import answer, export_bytes
 from api.schemas_consortia import ConsortiumAnswer, ConsortiumRequest
-from api.settings import get_settings
-from embeddings.st import SentenceTransformerEmbedder, load_embedder
-from matcher.consortium import check_consortium
+from matcher.consortium import MAX_ALTERNATIVES, TERMS, ConsortiumWeights, check_consortium
 from matcher.consortium_eval import run_consortium_evaluation
 from matcher.consortium_rules import UnknownRule
-from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, EmptyEvaluation, check_window
 from matcher.ranking import RequestError
 from matcher.weights import ProfileNotFound, ensure_default_profiles, published_version, to_scoring_profile
@@ -60,23 +65,22 @@ def _print(response: ConsortiumAnswer) -> None:
 def build(
     requester: Annotated[str | None, typer.Option(
         help="Catalogue id, name or abbreviation of the requesting institution (e.g. KazNU).")] = None,
-    call: Annotated[str | None, typer.Option(help="Call topic id (its programme, action type and text).")] = None,
-    programme: Annotated[str | None, typer.Option(help="Programme key, without --call.")] = None,
+    call: Annotated[str | None, typer.Option(help="Call topic id: its programme, action type, title and text.")] = None,
+    programme: Annotated[str | None, typer.Option(help="Programme key (with --call: none, or the call's).")] = None,
     action_type: Annotated[str | None, typer.Option(help="RIA, IA, CSA, MSCA, ERC, EIC or other.")] = None,
-    text: Annotated[str | None, typer.Option(help="The idea, without --call.")] = None,
+    text: Annotated[str | None, typer.Option(help="The idea (with --call: put before the call's text).")] = None,
     lock: Annotated[list[str] | None, typer.Option(help="Institution (id or name) every proposal includes; repeatable.")
                     ] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Institution (id or name) never proposed; repeatable.")
                        ] = None,
     size_min: Annotated[int | None, typer.Option(help="Fewest members (requester included).")] = None,
     size_max: Annotated[int | None, typer.Option(help="Most members (requester included).")] = None,
-    alternatives: Annotated[int, typer.Option(min=1, max=10, help="How many alternatives.")] = 3,
+    alternatives: Annotated[int, typer.Option(min=1, max=MAX_ALTERNATIVES, help="How many alternatives.")] = 3,
     export: Annotated[Path | None, typer.Option(help="Write the proposals to this .csv or .xlsx file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON.")] = False,
 ) -> None:
     """Propose alternative consortia that meet the composition rules of a call or programme."""
-    if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
-        raise fail("--export must name a .csv or .xlsx file")
+    file_format = export_format(export) if export is not None else None  # before the build, not after it
     with catalogue_session() as session:
         def ids(names: list[str] | None) -> list[str]:
             return [resolve_institution(session, name).id for name in names or []]
@@ -90,13 +94,13 @@ def build(
             raise fail(str(exc)) from exc
         matcher = load_matcher(session)
         try:
-            response = answer(matcher, body, session)
+            response = answer(matcher, body, session, today=dt.date.today())
         except InvalidRequest as exc:
             raise fail(f"{exc.field}: {exc}") from exc
-    if export is not None:
-        content, _ = export_bytes(response, export.suffix.lower().lstrip("."))
+    if export is not None and file_format is not None:
+        content, _ = export_bytes(response, file_format)  # the answer printed below, not a second build
         export.write_bytes(content)
-        console.print(f"wrote {export}")
+        logger.info("wrote %s", export)  # on stderr: stdout holds only the answer (--json)
     if as_json:
         typer.echo(response.model_dump_json(indent=1))
     else:
@@ -111,11 +115,8 @@ def check_members(
     coordinator: Annotated[str | None, typer.Option(help="The designated coordinator's id.")] = None,
 ) -> None:
     """Check a consortium against the programme's composition rules, rule by rule."""
-    settings = get_settings()
     with catalogue_session() as session:
-        embedder = load_embedder(settings.embedding_model, session=session)
-        index, _ = index_store.matching_index(settings, session, embedder)
-        session.commit()
+        index = open_matcher(session).index
     try:
         rules, results = check_consortium(index, programme, action_type, members, coordinator_id=coordinator)
     except (UnknownRule, RequestError) as exc:
@@ -137,6 +138,8 @@ def evaluate(
     until: Annotated[str, typer.Option(help="Projects starting from the cutoff up to this date.")] = (
         VALIDATION_UNTIL.isoformat()),
     out: Annotated[Path | None, typer.Option(help="Write the report (with per-project rows) as JSON here.")] = None,
+    weights: Annotated[list[str] | None, typer.Option(
+        help="Objective weight TERM=VALUE overriding the default (e.g. cohesion=0.2); repeatable.")] = None,
 ) -> None:
     """Replay history: build each Horizon Europe project's consortium (its real size) from its coordinator and
     text, as of the cutoff; consortium recall against the ranking core's top-N, rule satisfaction, timings."""
@@ -144,6 +147,10 @@ def evaluate(
         start, end = dt.date.fromisoformat(cutoff), dt.date.fromisoformat(until)
     except ValueError as exc:
         raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+    try:  # a pydantic ValidationError is a ValueError too
+        overrides = ConsortiumWeights.model_validate(dict(w.split("=", 1) for w in weights)) if weights else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--weights takes TERM=VALUE, TERM one of {', '.join(TERMS)}: {exc}") from exc
     with catalogue_session() as session:
         try:
             ensure_default_profiles(session=session)
@@ -152,13 +159,10 @@ def evaluate(
             check_window(session, cutoff=start, until=end)
         except (ProfileNotFound, EmptyEvaluation) as exc:
             raise fail(str(exc)) from exc
-        embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
-        rows = read_catalogue(session)
-        vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(),
-                                 show_progress=True)
-        session.commit()
+        embedder, rows, vectors = embedded_catalogue(session)
         report = run_consortium_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
-                                           cutoff=start, until=end, profile=profile, limit=limit, seed=seed)
+                                           cutoff=start, until=end, profile=profile, limit=limit, seed=seed,
+                                           weights=overrides)
         session.commit()  # the chunks' query vectors, cached for the next run
     if out is not None:
         out.write_text(json.dumps(report, indent=1), encoding="utf-8")

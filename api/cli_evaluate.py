@@ -8,16 +8,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
+import numpy.typing as npt
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import inspect
 from sqlmodel import Session, col, select
 
-from api.db import make_engine
-from api.settings import get_settings
+from api.cli_common import catalogue_session, console, embedded_catalogue, fail
 from embeddings.st import SentenceTransformerEmbedder
-from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
+from matcher.engine import CatalogueRows
 from matcher.evaluation import (
     TRAINING_CUTOFF,
     VALIDATION_CUTOFF,
@@ -37,23 +36,6 @@ from matcher.weights import (
     to_scoring_profile,
 )
 from seed_data.tables import Feedback, WeightProfileVersion
-
-console = Console(width=None if Console().is_terminal else 160)
-err_console = Console(stderr=True)
-
-
-
-def _session() -> Session:
-    engine = make_engine(get_settings().database_url)
-    if not inspect(engine).has_table("institution"):
-        err_console.print("[red]error:[/red] the database has no catalogue yet: run `partnermatch db init` first")
-        raise typer.Exit(code=1)
-    return Session(engine)
-
-
-def _fail_empty(exc: EmptyEvaluation) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(code=1)
 
 
 def _print_report(report: dict[str, Any], *, title: str) -> None:
@@ -90,7 +72,7 @@ def evaluate(
     except ValueError as exc:
         raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
     restrict = {line.strip() for line in projects.read_text().splitlines() if line.strip()} if projects else None
-    with _session() as session:
+    with catalogue_session() as session:
         ensure_default_profiles(session=session)
         version = get_ref(profile, session=session)
         profile_ref = format_ref(version)  # read now: the commit below expires the row
@@ -98,17 +80,13 @@ def evaluate(
         try:
             # at once, not after loading the model and embedding
             check_window(session, cutoff=start, until=end, restrict_to=restrict)
-            embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
-            rows = read_catalogue(session)
-            vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(),
-                                     show_progress=True)
-            session.commit()
+            embedder, rows, vectors = embedded_catalogue(session)
             report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors, cutoff=start,
                                     until=end, profile=to_scoring_profile(version), restrict_to=restrict,
                                     extra_profiles=others)
             session.commit()  # the ideas' query vectors, cached for the next run
         except EmptyEvaluation as exc:
-            raise _fail_empty(exc) from exc
+            raise fail(str(exc)) from exc
     report["profile_ref"] = profile_ref
     if as_json:
         typer.echo(json.dumps(report, indent=1))
@@ -117,24 +95,19 @@ def evaluate(
                                     f"cutoff {cutoff}, until {until}")
 
 
-def _prepare_learning(session: Session, new_name: str) -> tuple[SentenceTransformerEmbedder, Any, Any]:
+def _prepare_learning(session: Session, new_name: str) -> tuple[SentenceTransformerEmbedder, CatalogueRows,
+                                                                 dict[str, npt.NDArray[np.float32]]]:
     """What learning needs, checked first: the new profile's name is free and both windows (training,
     validation) hold requests (at once, not after minutes of reading, embedding and fitting); then the model,
     the catalogue rows and the project vectors (cached ones committed)."""
     if session.exec(select(WeightProfileVersion.id).where(col(WeightProfileVersion.name) == new_name)).first():
-        err_console.print(f"[red]error:[/red] a weight profile named {new_name!r} exists already: "
-                          "give another with --name")
-        raise typer.Exit(code=1)
+        raise fail(f"a weight profile named {new_name!r} exists already: give another with --name")
     try:
         check_window(session, cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
         check_window(session, cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
     except EmptyEvaluation as exc:
-        raise _fail_empty(exc) from exc
-    embedder = SentenceTransformerEmbedder(get_settings().embedding_model)
-    rows = read_catalogue(session)
-    vectors = embed_projects(rows, session=session, embedder=embedder, stats=EmbeddingStats(), show_progress=True)
-    session.commit()
-    return embedder, rows, vectors
+        raise fail(str(exc)) from exc
+    return embedded_catalogue(session)
 
 
 def learn_weights(
@@ -149,7 +122,7 @@ def learn_weights(
     profile with its validation metrics attached."""
     from matcher.learn import learn_profile  # scikit-learn takes seconds to import: only for this command
 
-    with _session() as session:
+    with catalogue_session() as session:
         ensure_default_profiles(session=session)
         base_version = get_ref(f"{programme}-default", session=session)
         new_name = name or f"{programme}-learned-{dt.date.today().isoformat()}"
@@ -158,7 +131,7 @@ def learn_weights(
             train_matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
                                              cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
         except EmptyEvaluation as exc:
-            raise _fail_empty(exc) from exc
+            raise fail(str(exc)) from exc
         verdicts = [(f.requester_id, f.institution_id, int(f.status == "accepted"))
                     for f in session.exec(select(Feedback).where(col(Feedback.status).in_(["accepted", "rejected"])))
                     if f.requester_id]
@@ -170,7 +143,7 @@ def learn_weights(
                 report = run_evaluation(rows, session=session, embedder=embedder, project_vectors=vectors,
                                         cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL, profile=profile)
             except EmptyEvaluation as exc:
-                raise _fail_empty(exc) from exc
+                raise fail(str(exc)) from exc
         metrics = {"split": "validation", "cutoff": report["cutoff"], "until": report["until"],
                    "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
         row = create_profile(session=session, name=new_name, programme=programme,
@@ -197,7 +170,7 @@ def learn_ranker(
     from matcher.learn import train_ranker  # LightGBM and scikit-learn take seconds to import: only here
     from matcher.weights import create_learned_profile
 
-    with _session() as session:
+    with catalogue_session() as session:
         ensure_default_profiles(session=session)
         base_version = published_version(programme, session=session)
         base, base_ref = to_scoring_profile(base_version), format_ref(base_version)
@@ -208,7 +181,7 @@ def learn_ranker(
                                                cutoff=TRAINING_CUTOFF, until=VALIDATION_CUTOFF)
             session.commit()
         except EmptyEvaluation as exc:
-            raise _fail_empty(exc) from exc
+            raise fail(str(exc)) from exc
         with console.status(f"training the ranker on {len(queries)} projects of "
                             f"[{TRAINING_CUTOFF}, {VALIDATION_CUTOFF})…"):
             model, provenance = train_ranker(train_matcher, queries, base=base)
@@ -225,7 +198,7 @@ def learn_ranker(
                                         profile=to_scoring_profile(row),
                                         extra_profiles={base_ref: base})
             except EmptyEvaluation as exc:
-                raise _fail_empty(exc) from exc
+                raise fail(str(exc)) from exc
         row.metrics = {"split": "validation", "cutoff": report["cutoff"], "until": report["until"],
                        "project_idea": report["project_idea"], "new_partners": report["new_partners"]}
         session.add(row)

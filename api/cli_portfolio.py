@@ -10,12 +10,19 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from api.cli_common import catalogue_session, console, fail, load_matcher, resolve_institution
+from api.cli_common import catalogue_session, console, export_format, fail, load_matcher, resolve_institution
 from api.errors import InvalidRequest
-from api.routes.portfolios import build_portfolio, resolve_profile_version
-from api.schemas_portfolios import PortfolioRequest, PortfolioResponse, RequesterSelection
+from api.portfolios import build_portfolio
+from api.profiles import resolve_profile
+from api.schemas_portfolios import (
+    MAX_COUNTRY_BONUS,
+    MAX_K,
+    MAX_REQUESTERS,
+    PortfolioRequest,
+    PortfolioResponse,
+    RequesterSelection,
+)
 from api.spreadsheet import add_sheet, csv_bytes, empty_workbook, workbook_bytes
 
 logger = logging.getLogger("partnermatch")
@@ -42,7 +49,7 @@ def export_rows(answer: PortfolioResponse) -> list[list[Any]]:
 def write_export(answer: PortfolioResponse, path: Path) -> None:
     """``answer`` as CSV (UTF-8 with BOM) or an Excel workbook, by ``path``'s suffix; cells made safe to open."""
     rows = export_rows(answer)
-    if path.suffix.lower() == ".xlsx":
+    if export_format(path) == "xlsx":
         book = empty_workbook()
         add_sheet(book, "Portfolio", EXPORT_COLUMNS, rows)
         path.write_bytes(workbook_bytes(book))
@@ -86,17 +93,19 @@ def portfolio(
     area: Annotated[list[str] | None, typer.Option(help="Priority area to rank partners for; repeatable. With "
                                                         "--country the first one also selects the requesters.")
                     ] = None,
-    n: Annotated[int, typer.Option(min=1, max=100, help="How many requesters to select (the strongest).")] = 20,
+    n: Annotated[int, typer.Option(min=1, max=MAX_REQUESTERS,
+                                   help="How many requesters to select (the strongest).")] = 20,
     kind: Annotated[str | None, typer.Option(help="Kind of the selected requesters (default university; 'any').")
                     ] = "university",
-    k: Annotated[int, typer.Option(min=1, max=20, help="Partners per requester.")] = 5,
-    c: Annotated[int, typer.Option(min=1, max=100, help="Requesters per partner, at most.")] = 2,
+    k: Annotated[int, typer.Option(min=1, max=MAX_K, help="Partners per requester.")] = 5,
+    c: Annotated[int, typer.Option(min=1, max=MAX_REQUESTERS, help="Requesters per partner, at most.")] = 2,
     max_per_country: Annotated[int | None, typer.Option(min=1, help="Partners of one country per requester.")
                                ] = None,
     partner_country: Annotated[list[str] | None, typer.Option(help="Only partners in this country; repeatable.")
                                ] = None,
-    country_bonus: Annotated[float, typer.Option(min=0, max=1, help="Bonus per distinct partner country of a "
-                                                                    "requester (0: scores only).")] = 0.0,
+    country_bonus: Annotated[float, typer.Option(min=0, max=MAX_COUNTRY_BONUS,
+                                                 help="Bonus per distinct partner country of a requester (0: "
+                                                      "scores only).")] = 0.0,
     profile: Annotated[str | None, typer.Option(help="Weight profile 'name' or 'name:version'.")] = None,
     export: Annotated[Path | None, typer.Option(help="Write the portfolio to a .csv or .xlsx file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what POST /portfolios returns.")] = False,
@@ -106,8 +115,8 @@ def portfolio(
         raise fail("give --requester (repeatable) or --country with --area and --n, not both")
     if country and not area:
         raise fail("--country selects the requesters strongest in an area: give --area too")
-    if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
-        raise fail(f"--export must end in .csv or .xlsx, got {export.name!r}")
+    if export is not None:
+        export_format(export)  # a wrong suffix exits now, not after the ranking
     with catalogue_session() as session:
         ids = [resolve_institution(session, r).id for r in requester or []]
         try:
@@ -118,16 +127,13 @@ def portfolio(
                                     country_bonus=country_bonus, profile=profile)
         except ValidationError as exc:
             raise fail(str(exc)) from exc
-        matcher = load_matcher(session)
+        matcher = load_matcher(session)  # exits when the database has no weight profiles table
         try:
-            scoring, version_id, ref, made_for = resolve_profile_version(body, session=session)
-        except SQLAlchemyError as exc:
-            raise fail("the database has no weight profiles table: run `partnermatch db init`") from exc
+            resolved = resolve_profile(body.programme, body.profile, session=session)
         except InvalidRequest as exc:
             raise fail(f"{exc.field}: {exc}") from exc
     try:
-        answer = build_portfolio(matcher, body, scoring, version_id=version_id, ref=ref,
-                                 made_for=made_for)
+        answer = build_portfolio(matcher, body, resolved)
     except InvalidRequest as exc:
         raise fail(f"{exc.field}: {exc}") from exc
     if export is not None:

@@ -60,6 +60,12 @@ TAGS = [
     {"name": "calls", "description": "Open and forthcoming EU call topics (Funding & Tenders portal)."},
     {"name": "suggestions", "description": "Ranked, explained partner suggestions (office key)."},
     {"name": "portfolios", "description": "Partners for several requesters at once (office key)."},
+    {"name": "consortia", "description": "Complete consortia built for a call or an idea, checked against the "
+                                         "programme's composition rules, and written as a file (office key)."},
+    {"name": "shortlists", "description": "A shortlist of partners written as a CSV or Excel file (office key)."},
+    {"name": "evidence", "description": "An institution's own publications, projects and partnerships: upload "
+                                        "and removal (admin key or the institution's owner key)."},
+    {"name": "keys", "description": "The API key a request is sent with (office key)."},
     {"name": "weights", "description": "Versioned weight profiles: read (office key), change and publish (officer)."},
     {"name": "feedback", "description": "What came of suggested partners, per profile version (office key)."},
     {"name": "health", "description": "Service status."},
@@ -138,11 +144,8 @@ def create_app(
     errors.install(app)
     middleware.install(app)
     for module in (institutions, evidence, areas, programmes, suggestions, weights, feedback, shortlists, keys,
-                   health):
+                   health, calls, portfolios, consortia):
         app.include_router(module.router)
-    app.include_router(calls.router)
-    app.include_router(portfolios.router)
-    app.include_router(consortia.router)
     console.install(app)
     openapi_extras.install(app)
     return app

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
 from matcher.consortium import MAX_ALTERNATIVES, MAX_LOCKED, MAX_SIZE, ConsortiumResponse, ConsortiumWeights
 from matcher.consortium_rules import RuleResult
@@ -16,14 +17,13 @@ from matcher.types import (
     AreaKeys,
     CallTopicId,
     InstitutionId,
+    InstitutionIds,
     ProgrammeKey,
     SuggestedInstitution,
-    unique_items,
 )
 from seed_data.safe_text import SAFE_TEXT
 from seed_data.tables import PROFILE_REF_PATTERN, ActionType
 
-UniqueIds = Annotated[list[InstitutionId], AfterValidator(unique_items)]
 Size = Annotated[int, Field(ge=1, le=MAX_SIZE, strict=True)]
 
 
@@ -38,15 +38,18 @@ class ConsortiumRequest(BaseModel):
     requester_id: InstitutionId | None = Field(default=None, description="The requesting institution (always a "
                                                "member)")
     call: CallTopicId | None = Field(default=None, description="A call topic id (GET /calls): its programme, "
-                                     "action type and text")
-    programme: ProgrammeKey | None = Field(default=None, description="Programme key, when no call is named")
+                                     "action type, and title and text (after any `text` given), as "
+                                     "POST /suggestions takes a call")
+    programme: ProgrammeKey | None = Field(default=None, description="Programme key; with `call`, the call's "
+                                           "(another is refused)")
     action_type: ActionType | None = Field(default=None, description="Action type, when no call is named")
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX_LENGTH), SAFE_TEXT] | None = Field(
-        default=None, description="The idea or call text, split into the aspects a consortium must cover")
+        default=None, description="The idea (with `call`: before the call's title and text), split into the aspects a "
+                                  "consortium must cover")
     areas: AreaKeys = Field(default_factory=list, max_length=MAX_AREAS, json_schema_extra=UNIQUE_ITEMS)
-    lock: UniqueIds = Field(default_factory=list, max_length=MAX_LOCKED, json_schema_extra=UNIQUE_ITEMS,
+    lock: InstitutionIds = Field(default_factory=list, max_length=MAX_LOCKED, json_schema_extra=UNIQUE_ITEMS,
                             description="Institution ids every proposal must include")
-    exclude: UniqueIds = Field(default_factory=list, max_length=MAX_EXCLUDE, json_schema_extra=UNIQUE_ITEMS,
+    exclude: InstitutionIds = Field(default_factory=list, max_length=MAX_EXCLUDE, json_schema_extra=UNIQUE_ITEMS,
                                description="Institution ids no proposal may include")
     size_min: Size | None = Field(default=None, description="Fewest members, requester included (default: the "
                                   "action type's)")
@@ -62,8 +65,8 @@ class ConsortiumRequest(BaseModel):
     def _call_or_programme(self) -> ConsortiumRequest:
         if self.call is None and self.programme is None:
             raise ValueError("give call (a topic id) or programme (with action_type and text)")
-        if self.call is not None and (self.programme is not None or self.action_type is not None):
-            raise ValueError("give either call or programme and action_type, not both")
+        if self.call is not None and self.action_type is not None:
+            raise ValueError("give action_type only without call: a call sets its own")
         if self.call is None and not self.requester_id and not (self.text and self.text.strip()):
             raise ValueError("give requester_id or text (the idea the consortium answers)")
         if self.size_min is not None and self.size_max is not None and self.size_min > self.size_max:
@@ -78,7 +81,7 @@ class ConsortiumCheckRequest(BaseModel):
 
     programme: ProgrammeKey
     action_type: ActionType | None = None
-    members: Annotated[list[InstitutionId], AfterValidator(unique_items)] = Field(
+    members: InstitutionIds = Field(
         min_length=1, max_length=MAX_SIZE, json_schema_extra=UNIQUE_ITEMS)
     coordinator_id: InstitutionId | None = Field(default=None, description="The designated coordinator, if any")
 
@@ -103,3 +106,17 @@ class ConsortiumAnswer(ConsortiumResponse):
 
     call: str | None = None
     profile_ref: str | None = Field(default=None, description="The ranking core's weight profile (name:version)")
+
+
+def _strictly(value: Any) -> Any:
+    """An answer sent back (``POST /consortia/export``) validated as strictly as JSON allows, nested models
+    included: the schema's types, not what pydantic's default (lax) mode would convert (``true`` to a number,
+    ``"1"`` to an integer). The body comes parsed; JSON again is what strict mode reads arrays as tuples from.
+    Anything but an object (a body that was not JSON) is left to the model's own validation, which refuses it."""
+    if not isinstance(value, dict):
+        return value
+    return ConsortiumAnswer.model_validate_json(json.dumps(value), strict=True)
+
+
+# The body of ``POST /consortia/export``: an answer exactly as ``POST /consortia`` returned it.
+AnswerToExport = Annotated[ConsortiumAnswer, BeforeValidator(_strictly)]

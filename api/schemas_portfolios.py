@@ -3,9 +3,7 @@ the one place a solved :class:`~matcher.portfolio.Portfolio` becomes its public 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from matcher.engine import CatalogueIndex
 from matcher.portfolio import HIGHER_EDUCATION, AssignedPartner, Portfolio
@@ -17,16 +15,16 @@ from matcher.types import (
     AreaKey,
     AreaKeys,
     CountryCode,
-    InstitutionId,
+    CountryCodes,
+    InstitutionIds,
     MaxPerCountry,
     ProgrammeKey,
-    RegionKey,
-    unique_items,
+    RegionKeys,
 )
 from seed_data.tables import PROFILE_REF_PATTERN, InstitutionKind
 
-# Bounds that keep a request's cost bounded: one ranking per requester (about 10 ms each on the shipped
-# catalogue) and a flow over requesters x pool pairs.
+# Bounds that keep a request's cost bounded: one ranking per requester and a flow over requesters x pool
+# pairs.
 MAX_REQUESTERS = 100
 MAX_K = 20
 MAX_POOL = 500
@@ -64,7 +62,7 @@ class PortfolioRequest(BaseModel):
     }
 
     programme: ProgrammeKey = Field(description="Programme key, e.g. horizon-europe, erasmus-cbhe, bri")
-    requester_ids: Annotated[list[InstitutionId], AfterValidator(unique_items)] | None = Field(
+    requester_ids: InstitutionIds | None = Field(
         default=None, min_length=1, max_length=MAX_REQUESTERS, json_schema_extra=UNIQUE_ITEMS,
         description="Catalogue ids of the requesters, each once (or give `select`)")
     select: RequesterSelection | None = Field(default=None, description="Choose the requesters by area strength "
@@ -75,10 +73,10 @@ class PortfolioRequest(BaseModel):
     c: int = Field(default=2, ge=1, le=MAX_REQUESTERS, strict=True, description="Requesters per partner, at most")
     max_per_country: MaxPerCountry | None = Field(
         default=None, description="Partners of one country per requester, at most (default: the profile's cap)")
-    countries: Annotated[list[CountryCode], AfterValidator(unique_items)] | None = Field(
+    countries: CountryCodes | None = Field(
         default=None, max_length=MAX_COUNTRIES, json_schema_extra=UNIQUE_ITEMS,
         description="Only partners in these countries (ISO 3166-1 alpha-2 codes, each once)")
-    regions: Annotated[list[RegionKey], AfterValidator(unique_items)] | None = Field(
+    regions: RegionKeys | None = Field(
         default=None, max_length=MAX_REGIONS, json_schema_extra=UNIQUE_ITEMS,
         description="Only partners in these country groups (CENTRAL_ASIA, EU27, BRI, ...), each once")
     country_bonus: float = Field(

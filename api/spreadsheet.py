@@ -9,16 +9,21 @@ inside a value cannot start a new cell. Characters an XLSX sheet (XML 1.0) canno
 than tab and line breaks, U+FFFE, U+FFFF, lone surrogates) become U+FFFD; openpyxl would refuse them.
 Catalogue values pass through here too: a city imported before the importer refused control characters
 still exports.
+
+The export routes (shortlists, consortia) share their ``format`` parameter, OpenAPI entry and download
+response from here too.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from fastapi import Query, Response
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -29,11 +34,15 @@ from seed_data.safe_text import UNWRITABLE
 FORMULA_TRIGGERS = frozenset("=+-@|")
 # Cells starting with these are escaped whatever follows (OWASP lists tab and carriage return).
 _CONTROL_STARTS = ("\t", "\r", "\n")
-# Excel holds at most 32,767 characters in a cell.
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UTF8_BOM = "\ufeff"  # Excel opens a BOM-marked CSV as UTF-8
+# Excel holds at most 32,767 characters in a cell.
 MAX_CELL_CHARS = 32767
+
+ExportFormat = Literal["csv", "xlsx"]
+# The ``format`` query parameter of the export routes (shortlists, consortia).
+Format = Annotated[ExportFormat, Query(description="csv (UTF-8 with BOM) or xlsx")]
 
 
 def _starts_a_formula(text: str) -> bool:
@@ -87,3 +96,17 @@ def workbook_bytes(book: Workbook) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def export_responses(description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI 200 entry of an export route: ``description``, and a CSV or an XLSX body."""
+    return {200: {"description": description,
+                  "content": {"text/csv": {"schema": {"type": "string"}},
+                              XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def attachment(content: bytes, media_type: str, stem: str, format: ExportFormat) -> Response:  # noqa: A002
+    """``content`` as a download named ``{stem}-{today (UTC), YYYYMMDD}.{format}``."""
+    filename = f"{stem}-{dt.datetime.now(dt.UTC):%Y%m%d}.{format}"
+    return Response(content=content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
 
@@ -25,9 +25,12 @@ from api.schemas import ROR_URL_PREFIX, ShortlistExport, problem_responses
 from api.spreadsheet import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
+    Format,
     add_sheet,
+    attachment,
     csv_bytes,
     empty_workbook,
+    export_responses,
     workbook_bytes,
 )
 from seed_data.tables import Institution, PriorityArea, Programme
@@ -40,8 +43,6 @@ COLUMNS = ("Rank", "Name", "Native name", "Country", "Kind", "City", "PIC", "Era
            "Score", "Status", "Note", "Institution id")
 # CSV has no second sheet: what the shortlist is for repeats on every row, in these columns.
 ABOUT_COLUMNS = ("Requester", "Requester id", "Programme", "Areas", "Exported at")
-
-Format = Annotated[Literal["csv", "xlsx"], Query(description="csv (UTF-8 with BOM) or xlsx")]
 
 
 def _rows(body: ShortlistExport, institutions: dict[str, Institution]) -> list[list[Any]]:
@@ -111,12 +112,7 @@ def _check(body: ShortlistExport, *, session: Session) -> tuple[dict[str, Instit
     "/export",
     response_class=Response,
     dependencies=[Depends(require_office)],
-    responses={
-        200: {"description": "The shortlist file, as an attachment.",
-              "content": {"text/csv": {"schema": {"type": "string"}},
-                          XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
-        **problem_responses(422, 503),
-    },
+    responses={**export_responses("The shortlist file, as an attachment."), **problem_responses(422, 503)},
 )
 def export_shortlist(body: ShortlistExport, session: SessionDep, format: Format = "csv") -> Response:  # noqa: A002
     """Write the shortlist as a CSV or Excel file for an application form, one row per item in the given order."""
@@ -128,7 +124,5 @@ def export_shortlist(body: ShortlistExport, session: SessionDep, format: Format 
         content, media_type = write_xlsx(rows, about), XLSX_MEDIA_TYPE
     else:
         content, media_type = write_csv(rows, about), CSV_MEDIA_TYPE
-    filename = f"partnermatch-shortlist-{exported_at:%Y%m%d}.{format}"
     logger.info("shortlist of %d items exported as %s", len(rows), format)
-    return Response(content=content, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return attachment(content, media_type, "partnermatch-shortlist", format)

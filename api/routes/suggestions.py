@@ -32,13 +32,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import OfficeKey, auth_responses
 from api.caches import PROFILE_CHANGES, TTLCache
+from api.calls import TodayDep, call_notes, resolve_call
 from api.deps import get_engine, get_matcher
 from api.errors import InvalidRequest
-from api.routes.calls import TodayDep, call_notes, resolve_call
+from api.profiles import ResolvedProfile, profile_notes, resolve_profile
 from api.schemas import problem_responses
 from matcher.suggest import Matcher, RequestError
-from matcher.types import ScoringProfile, SuggestionCall, SuggestionRequest, SuggestionResponse
-from matcher.weights import InvalidProfile, ProfileNotFound, format_ref, resolve_for_request, to_scoring_profile
+from matcher.types import SuggestionCall, SuggestionRequest, SuggestionResponse
 
 router = APIRouter(prefix="/suggestions", tags=["suggestions"])
 
@@ -68,16 +68,6 @@ HEAVY_TEXT_CHARS = 1000
 HEAVY_DEPTH = 200
 # Clients whose measured costs are remembered (idle ones are dropped past this).
 REMEMBERED_CLIENTS = 1024
-
-
-@dataclass(frozen=True)
-class ResolvedProfile:
-    """What a request needs of the weight profile version it scores with."""
-
-    version_id: int
-    programme: str
-    ref: str  # "name:version"
-    profile: ScoringProfile
 
 
 class AnswerCache:
@@ -297,15 +287,15 @@ def _answer_cache(app: FastAPI, matcher: Matcher) -> AnswerCache:
 
 def _programme(body: SuggestionRequest) -> str:
     """The programme a request ranks under (a request for a call has its call's once ``_resolve_call`` ran)."""
-    if body.programme is None:  # the request model requires programme or call, and a call gives one
-        raise InvalidRequest("programme", "give programme (e.g. horizon-europe) or call")
+    # the request model requires programme or call, and resolving a call sets its programme
+    assert body.programme is not None, "a request without programme reached ranking before its call was resolved"
     return body.programme
 
 
 def _resolve_call(request: Request, body: SuggestionRequest, today: dt.date
                   ) -> tuple[SuggestionRequest, SuggestionCall | None]:
     """A request naming a call made ready to rank (in the thread pool): the call read from the database, its
-    text the idea and its programme the programme (``api/routes/calls.py``)."""
+    text the idea and its programme the programme (``api/calls.py``)."""
     with Session(get_engine(request)) as session:
         return resolve_call(session, body, today=today)
 
@@ -315,12 +305,7 @@ def _resolve(request: Request, body: SuggestionRequest) -> ResolvedProfile:
     count = PROFILE_CHANGES.count  # read before the row: a publish flushed meanwhile voids the entry
     programme = _programme(body)
     with Session(get_engine(request)) as session:
-        try:
-            version = resolve_for_request(programme, body.profile, session=session)
-        except (ProfileNotFound, InvalidProfile) as exc:
-            raise InvalidRequest("programme" if body.profile is None else "profile", str(exc)) from exc
-        assert version.id is not None
-        resolved = ResolvedProfile(version.id, version.programme, format_ref(version), to_scoring_profile(version))
+        resolved = resolve_profile(programme, body.profile, session=session)
     _profile_cache(request.app).put((programme, body.profile), resolved, count=count)
     return resolved
 
@@ -332,10 +317,8 @@ def _answer(matcher: Matcher, body: SuggestionRequest, resolved: ResolvedProfile
         response: SuggestionResponse = matcher.suggest(body, resolved.profile)
     except RequestError as exc:
         raise InvalidRequest(exc.field, str(exc)) from exc
-    notes = response.notes  # the matcher's answer is cached and shared: build a new list, never append
-    if resolved.programme != body.programme:
-        notes = [*notes, f"Scored with {resolved.ref}, a profile made for {resolved.programme}."]
-    notes = [*notes, *call_notes(call)]
+    # the matcher's answer is cached and shared: build a new list, never append
+    notes = [*response.notes, *profile_notes(resolved, _programme(body)), *call_notes(call)]
     answer = response.model_copy(update={"profile_version_id": resolved.version_id, "notes": notes, "call": call})
     # Serialised here, once, by pydantic's Rust core: returning the model would make FastAPI validate it
     # again against the response model, which costs more than ranking a cached answer.

@@ -27,8 +27,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
+from typer.testing import CliRunner
 
 from api.auth import API_KEY_HEADER, create_api_key
+from api.cli import app as cli_app
 from api.db import make_engine
 from api.main import create_app
 from api.settings import Settings, get_settings
@@ -46,6 +48,9 @@ UPGRADE = "HE-101131146"
 MARS = "HE-101130177"
 CARSI = "HE-101086415"
 MARMADE = "HE-101213231"
+
+RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"  # the real-source slice the CLI builds from
+runner = CliRunner()
 
 
 def institutions() -> list[Institution]:
@@ -441,6 +446,20 @@ def cli_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
     engine = make_engine(url)
     yield engine
     engine.dispose()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh SQLite file as the database and a catalogue folder freshly built from ``RAW`` by the CLI;
+    returns that folder (``partnermatch db init --data-dir`` loads it)."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'pm.sqlite3'}")
+    get_settings.cache_clear()
+    out = tmp_path / "catalogue"
+    result = runner.invoke(cli_app, ["catalogue", "build", "--raw", str(RAW), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Institutions named in policy texts" in result.output
+    yield out
     get_settings.cache_clear()
 
 

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from api.cli import app
 from api.main import create_app
-from api.settings import get_settings
-
-RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh SQLite file as the database and a freshly built catalogue folder; returns that folder."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'pm.sqlite3'}")
-    get_settings.cache_clear()
-    out = tmp_path / "catalogue"
-    result = runner.invoke(app, ["catalogue", "build", "--raw", str(RAW), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "Institutions named in policy texts" in result.output
-    yield out
-    get_settings.cache_clear()
+from tests.api.conftest import runner
 
 
 def test_db_init_twice_then_search(cli_env: Path) -> None:

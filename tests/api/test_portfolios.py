@@ -13,8 +13,7 @@ from openpyxl import load_workbook
 from api.cli import app
 from api.cli_portfolio import EXPORT_COLUMNS, write_export
 from api.schemas_portfolios import PortfolioResponse
-from tests.api.conftest import CNR, ENU, KAZNU, NU, UNICAM
-from tests.api.test_cli import cli_env, runner  # noqa: F401  (the CLI's fixture: a fresh database file)
+from tests.api.conftest import CNR, ENU, KAZNU, NU, UNICAM, runner
 
 PROBLEM_JSON = "application/problem+json"
 BODY = {"programme": "ca-italy", "requester_ids": [NU, KAZNU], "areas": ["water"], "k": 1, "c": 1}
@@ -38,6 +37,12 @@ def test_each_requester_gets_its_own_partner_when_c_is_1(office_client: TestClie
     # with c = 2 nobody has to give anything up: each gets its own best
     shared = office_client.post("/portfolios", json={**BODY, "c": 2}).json()
     assert all(r["ratio"] == pytest.approx(1.0) and r["overlap"] == 1 for r in shared["requesters"])
+
+
+def test_a_profile_made_for_another_programme_is_named_and_noted(office_client: TestClient) -> None:
+    answer = office_client.post("/portfolios", json={**BODY, "profile": "bri-default:1"}).json()
+    assert answer["profile_ref"] == "bri-default:1"
+    assert "Scored with bri-default:1, a profile made for bri." in answer["notes"]
 
 
 def test_requesters_selected_by_area_strength_and_a_shortfall_reported(office_client: TestClient) -> None:
@@ -100,7 +105,7 @@ def test_a_key_is_needed(client: TestClient) -> None:
     assert client.post("/portfolios", json=BODY).status_code == 401
 
 
-def test_the_cli_prints_a_table_json_and_an_export(cli_env: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_the_cli_prints_a_table_json_and_an_export(cli_env: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["db", "init", "--data-dir", str(cli_env)]).exit_code == 0
     out = tmp_path / "portfolio.csv"
     result = runner.invoke(app, ["portfolio", "--programme", "horizon-europe", "--country", "KZ", "--area", "ai",

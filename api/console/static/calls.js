@@ -3,9 +3,11 @@
 // `call`) and the way to "Build a consortium" for it.
 
 import { api } from "./api.js";
-import { ACTION_TYPES, prefillConsortium } from "./consortium.js";
+import { prefillConsortium } from "./consortium.js";
 import { card, legend } from "./find.js";
-import { clearMessage, fmt, h, httpUrl, institutionCombobox, setStatus, showMessage } from "./ui.js";
+import {
+  actionTypeOptions, busy, clearMessage, h, httpUrl, institutionCombobox, programmeOptions, setStatus,
+} from "./ui.js";
 
 const PAGE_SIZE = 50;
 const DAY_MS = 86_400_000;
@@ -20,9 +22,8 @@ let current = null; // the call on the call page
 let requester = null; // the institution chosen on the call page
 
 export function initCalls(catalogue) {
-  document.getElementById("calls-programme").append(
-    ...catalogue.programmes.map((p) => h("option", { value: p.key }, p.name)));
-  document.getElementById("calls-action").append(...ACTION_TYPES.map(([value, label]) => h("option", { value }, label)));
+  document.getElementById("calls-programme").append(...programmeOptions(catalogue.programmes));
+  document.getElementById("calls-action").append(...actionTypeOptions());
   document.getElementById("calls-form").addEventListener("submit", (event) => {
     event.preventDefault();
     search();
@@ -96,12 +97,9 @@ function search() {
 }
 
 async function load({ append }) {
-  const button = document.getElementById("calls-submit");
   const more = document.getElementById("calls-more");
   const body = document.querySelector("#calls-table tbody");
-  button.disabled = true;
-  setStatus("calls-status", "Searching calls…");
-  try {
+  await busy(document.getElementById("calls-submit"), "calls-status", "Searching calls…", async () => {
     const page = await api("/calls", { query: { ...query, limit: PAGE_SIZE, offset: append ? shown : 0 } });
     const rows = page.data.map(callRow);
     if (append) body.append(...rows);
@@ -111,12 +109,7 @@ async function load({ append }) {
     setStatus("calls-status", page.count
       ? `${page.count} call topic${page.count === 1 ? "" : "s"}, by deadline${shown < page.count ? ` (${shown} shown)` : ""}.`
       : "No call topic matches these filters.");
-  } catch (err) {
-    setStatus("calls-status", "");
-    showMessage(err.message);
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 function callRow(call) {
@@ -205,20 +198,12 @@ async function suggest() {
   clearMessage();
   const body = { call: current.topic_id, k: Number(document.getElementById("call-k").value || 10) };
   if (requester) body.requester_id = requester.id;
-  const button = document.getElementById("call-suggest-submit");
-  button.disabled = true;
-  setStatus("call-suggest-status", "Scoring candidates for the call…");
-  try {
+  await busy(document.getElementById("call-suggest-submit"), "call-suggest-status", "Scoring candidates for the call…", async () => {
     const response = await api("/suggestions", { method: "POST", body });
     renderSuggestions(response);
     setStatus("call-suggest-status", `${response.data.length} suggestions from ${response.n_eligible} eligible candidates`
       + `${response.requester ? ` for ${response.requester.name}` : ""}.`);
-  } catch (err) {
-    setStatus("call-suggest-status", "");
-    showMessage(err.message);
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 function renderSuggestions(response) {

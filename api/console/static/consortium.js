@@ -1,17 +1,15 @@
 // Build a consortium: a requester and a call (or a programme, action type and idea) go to POST /consortia; the
 // alternatives come back side by side with each member's role, the aspects it covers and the evidence, the
 // rules each alternative meets and its objective term by term. A member can be locked into every alternative or
-// excluded from all, then "Rebuild"; the alternatives shown can be exported (POST /consortia/export).
+// excluded from all, then "Rebuild"; the alternatives shown are exported as they are (POST /consortia/export
+// takes the answer of POST /consortia back).
 
 import { api, download } from "./api.js";
-import { clearMessage, fmt, h, httpUrl, institutionCombobox, setStatus, showMessage } from "./ui.js";
+import {
+  actionTypeOptions, busy, byId, clearMessage, fmt, h, httpUrl, instLink, institutionCombobox, numberOrNull,
+  programmeOptions, setStatus, showMessage,
+} from "./ui.js";
 
-// The API's action types (seed_data/tables.py ACTION_TYPES), with what they stand for.
-export const ACTION_TYPES = [
-  ["RIA", "RIA: research and innovation action"], ["IA", "IA: innovation action"],
-  ["CSA", "CSA: coordination and support action"], ["MSCA", "MSCA: Marie Skłodowska-Curie"],
-  ["ERC", "ERC: European Research Council"], ["EIC", "EIC: European Innovation Council"], ["other", "other"],
-];
 const ROLES = { coordinator_candidate: "coordinator candidate", beneficiary: "beneficiary",
   associated_partner: "associated partner" };
 const TERMS = { coverage: "aspects covered", quality: "quality", cohesion: "cohesion (past ties)",
@@ -22,14 +20,12 @@ let requester = null; // the chosen catalogue institution
 let pending = null; // what another page handed over for the next showConsortium ({call, requester})
 const locked = new Map(); // institution id -> name, in every alternative
 const excluded = new Map(); // institution id -> name, in none
-let lastBody = null; // the request of the alternatives shown (what export sends)
+let lastAnswer = null; // the answer of POST /consortia shown (what export sends back)
 let lastCall = null; // the call the page was last opened for
 
-const byId = (id) => document.getElementById(id);
-
 export function initConsortium(catalogue) {
-  byId("cons-programme").replaceChildren(...catalogue.programmes.map((p) => h("option", { value: p.key }, p.name)));
-  byId("cons-action").append(...ACTION_TYPES.map(([value, label]) => h("option", { value }, label)));
+  byId("cons-programme").replaceChildren(...programmeOptions(catalogue.programmes));
+  byId("cons-action").append(...actionTypeOptions());
   for (const radio of document.querySelectorAll("input[name=cons-mode]")) {
     radio.addEventListener("change", () => showMode(radio.value));
   }
@@ -52,7 +48,7 @@ function chooseRequester(row) {
   requester = row;
   byId("cons-requester").value = row.name;
   byId("cons-requester-chosen").replaceChildren(`Chosen: ${row.name} (${row.country}) · `,
-    h("a", { href: `#/institution/${encodeURIComponent(row.id)}` }, "institution page"));
+    instLink(row.id, "institution page"));
 }
 
 function showMode(mode) {
@@ -71,7 +67,7 @@ export async function showConsortium(topicId) {
   byId("cons-call").value = topicId;
   byId("cons-results").replaceChildren();  // alternatives of another call would mislead
   setStatus("cons-status", "");
-  lastBody = null;
+  lastAnswer = null;
   setExport(false);
   const hint = byId("cons-call-title");
   hint.textContent = "";
@@ -81,11 +77,6 @@ export async function showConsortium(topicId) {
   } catch (err) {
     hint.textContent = err.message;
   }
-}
-
-function numberOrNull(id) {
-  const value = byId(id).value.trim();
-  return value === "" ? null : Number(value);
 }
 
 /** The request from the form; a message and null when something needed is missing. */
@@ -130,31 +121,25 @@ async function build() {
   const body = buildRequest();
   if (!body) return;
   const button = byId("cons-submit");
-  button.disabled = true;
-  setStatus("cons-status", "Building consortia (this takes some seconds)…");
-  try {
+  await busy(button, "cons-status", "Building consortia (this takes some seconds)…", async () => {
     const response = await api("/consortia", { method: "POST", body });
-    lastBody = body;
+    lastAnswer = response;
     render(response);
     setExport(true);
     button.textContent = "Rebuild";
     setStatus("cons-status", `${response.proposals.length} alternative${response.proposals.length === 1 ? "" : "s"} `
       + `from ${response.pool_size} candidates in ${fmt(response.seconds, 1)} s.`);
-  } catch (err) {
-    setStatus("cons-status", "");
-    showMessage(err.message);
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 async function exportAs(format) {
   clearMessage();
-  if (!lastBody) return;
+  if (!lastAnswer) return;
   const label = format === "csv" ? "CSV" : "Excel";
-  setStatus("cons-status", `Preparing the ${label} file (the service builds the alternatives again)…`);
+  setStatus("cons-status", `Preparing the ${label} file…`);
   try {
-    const response = await api("/consortia/export", { method: "POST", query: { format }, body: lastBody, asBlob: true });
+    // the answer shown goes back as it came: the file holds exactly the alternatives on the page
+    const response = await api("/consortia/export", { method: "POST", query: { format }, body: lastAnswer, asBlob: true });
     await download(response, `partnermatch-consortia.${format}`);
     setStatus("cons-status", `Exported the alternatives as ${label}.`);
   } catch (err) {
@@ -224,7 +209,7 @@ function member(m, aspects) {
   }));
   const covered = m.aspects.map((c) => `A${c.aspect + 1}`).join(", ");
   return h("li", { class: "member", "data-institution": inst.id, "data-role": m.role },
-    h("div", {}, h("a", { href: `#/institution/${encodeURIComponent(inst.id)}` }, inst.name),
+    h("div", {}, instLink(inst.id, inst.name),
       m.requester ? h("span", { class: "badge tie" }, "requester") : null,
       m.locked ? h("span", { class: "badge locked" }, "locked") : null),
     h("div", { class: "meta" }, h("span", { class: `role role-${m.role}` }, ROLES[m.role] || m.role),

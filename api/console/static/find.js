@@ -4,7 +4,8 @@
 import { api } from "./api.js";
 import { addToShortlist, isShortlisted } from "./shortlist.js";
 import {
-  COMPONENT_LABELS, COMPONENTS, clearMessage, fmt, h, httpUrl, institutionCombobox, setStatus, showMessage,
+  COMPONENT_LABELS, COMPONENTS, busy, clearMessage, fmt, h, httpUrl, instLink, institutionCombobox, programmeOptions,
+  setStatus, showMessage,
 } from "./ui.js";
 
 const KINDS = ["university", "research", "company", "public", "other"];
@@ -13,8 +14,7 @@ let lastRequest = null;
 
 export async function initFind(catalogue) {
   const form = document.getElementById("find-form");
-  document.getElementById("programme").replaceChildren(
-    ...catalogue.programmes.map((p) => h("option", { value: p.key }, p.name)));
+  document.getElementById("programme").replaceChildren(...programmeOptions(catalogue.programmes));
   document.getElementById("areas").append(...catalogue.areas.map((a) => h("label", {},
     h("input", { type: "checkbox", name: "area", value: a.key }), a.name)));
   document.getElementById("kinds").append(...KINDS.map((kind) => h("label", {},
@@ -32,7 +32,7 @@ export async function initFind(catalogue) {
     onChoose: (row) => {
       requester = row;
       chosen.replaceChildren(`Chosen: ${row.name} (${row.country}) · `,
-        h("a", { href: `#/institution/${encodeURIComponent(row.id)}` }, "institution page"));
+        instLink(row.id, "institution page"));
     },
     onClear: () => { requester = null; chosen.textContent = ""; },
   });
@@ -80,20 +80,12 @@ async function find() {
   clearMessage();
   const body = buildRequest();
   if (!body) return;
-  const button = document.getElementById("find-submit");
-  button.disabled = true;
-  setStatus("find-status", "Scoring candidates…");
-  try {
+  await busy(document.getElementById("find-submit"), "find-status", "Scoring candidates…", async () => {
     const response = await api("/suggestions", { method: "POST", body });
     lastRequest = body;
     renderResults(response);
     setStatus("find-status", `${response.data.length} suggestions from ${response.n_eligible} eligible candidates.`);
-  } catch (err) {
-    setStatus("find-status", "");
-    showMessage(err.message);
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 /** The score as a bar of component contributions (they sum to the score). */
@@ -139,7 +131,7 @@ function evidence(ev) {
   }
   if (ev.shared_partners.length) {
     sections.push(h("h3", {}, `Shared partners (${ev.n_shared_partners})`), h("ul", {}, ev.shared_partners.map((p) =>
-      h("li", {}, p.id ? h("a", { href: `#/institution/${encodeURIComponent(p.id)}` }, p.name) : p.name))));
+      h("li", {}, p.id ? instLink(p.id, p.name) : p.name))));
   }
   if (ev.joint_projects.length) {
     sections.push(h("h3", {}, `Joint projects with the requester (${ev.n_joint_projects})`),
@@ -172,7 +164,7 @@ export function card(s, response, { idPrefix = "card", requesterLabel = lastRequ
   return h("article", { class: "card", "data-institution": inst.id, "aria-labelledby": `${idPrefix}-${inst.id}` },
     h("header", {},
       h("span", { class: "rank" }, `#${s.rank}`),
-      h("h2", { id: `${idPrefix}-${inst.id}` }, h("a", { href: `#/institution/${encodeURIComponent(inst.id)}` }, inst.name)),
+      h("h2", { id: `${idPrefix}-${inst.id}` }, instLink(inst.id, inst.name)),
       inst.native_name && inst.native_name !== inst.name ? h("span", { class: "native", lang: "" }, inst.native_name) : null,
       !s.has_research_evidence ? h("span", { class: "badge none" }, "no research evidence") : null,
       s.existing_partner ? h("span", { class: "badge tie" }, "existing partner") : null),

@@ -6,7 +6,7 @@
 import { api, getKey, problemErrors, upload } from "./api.js";
 import { barChart, yearChart } from "./charts.js";
 import { identifiers } from "./find.js";
-import { clearMessage, h, httpUrl, setStatus, showMessage } from "./ui.js";
+import { busy, clearMessage, h, httpUrl, instLink, setStatus, showMessage } from "./ui.js";
 
 // Headings of the evidence groups, in the order shown (EU projects are listed under "Recent projects").
 const EVIDENCE_TYPES = [
@@ -89,7 +89,7 @@ export async function showInstitution(id, { notice } = {}) {
       h("div", { class: "panel" }, h("h2", {}, "Main partners"),
         inst.partners.length
           ? h("ol", {}, inst.partners.map((p) => h("li", {},
-            h("a", { href: `#/institution/${encodeURIComponent(p.id)}` }, p.name), ` (${p.country}) · ${p.n_shared} shared`)))
+            instLink(p.id, p.name), ` (${p.country}) · ${p.n_shared} shared`)))
           : h("p", { class: "hint" }, "No co-participants in the catalogue.")),
       h("div", { class: "panel" }, h("h2", {}, "Recent projects"),
         inst.projects.length
@@ -219,7 +219,7 @@ function evidencePanel(inst) {
 
 function partnerCell(p) {
   const name = p.partner_id
-    ? h("a", { href: `#/institution/${encodeURIComponent(p.partner_id)}` }, p.partner_name)
+    ? instLink(p.partner_id, p.partner_name)
     : [p.partner_name, " ", h("small", { class: "hint" }, "(not in the catalogue)")];
   return h("td", {}, name, p.partner_country ? ` (${p.partner_country})` : "");
 }
@@ -320,21 +320,19 @@ function uploadPanel(inst) {
     }
     const query = { dry_run: dryRun.checked ? "true" : "false" };
     if (kind.value === "publications" && format.value) query.format = format.value;
-    submit.disabled = true;
-    setStatus("evidence-upload-status", dryRun.checked ? "Checking…" : "Uploading…");
-    try {
-      const result = await upload(`/institutions/${encodeURIComponent(inst.id)}/${kind.value}`, file.files[0], { query });
-      const text = describeImport(result);
-      if (result.dry_run) setStatus("evidence-upload-status", text);
-      else showInstitution(inst.id, { notice: { id: "evidence-upload-status", text } });
-    } catch (err) {
+    // an import's errors are listed in the upload's status region, next to the file they are about
+    const showErrors = (err) => {
       const errors = problemErrors(err.problem);
       status.classList.add("error");
       status.replaceChildren(h("p", {}, err.message),
         errors.length ? h("ul", { id: "evidence-upload-errors" }, errors.map((e) => h("li", {}, e))) : null);
-    } finally {
-      submit.disabled = false;
-    }
+    };
+    await busy(submit, "evidence-upload-status", dryRun.checked ? "Checking…" : "Uploading…", async () => {
+      const result = await upload(`/institutions/${encodeURIComponent(inst.id)}/${kind.value}`, file.files[0], { query });
+      const text = describeImport(result);
+      if (result.dry_run) setStatus("evidence-upload-status", text);
+      else showInstitution(inst.id, { notice: { id: "evidence-upload-status", text } });
+    }, { onError: showErrors });
   });
   return h("div", { class: "panel", id: "add-evidence" },
     h("h2", {}, "Add evidence"),

@@ -4,12 +4,12 @@
 
 import { api } from "./api.js";
 import { barChart } from "./charts.js";
-import { clearMessage, fmt, h, institutionCombobox, setStatus, showMessage } from "./ui.js";
-
-const byId = (id) => document.getElementById(id);
+import {
+  busy, byId, clearMessage, fmt, h, instLink, institutionCombobox, numberOrNull, programmeOptions, setStatus, showMessage,
+} from "./ui.js";
 
 export function initPortfolio(catalogue) {
-  byId("pf-programme").replaceChildren(...catalogue.programmes.map((p) => h("option", { value: p.key }, p.name)));
+  byId("pf-programme").replaceChildren(...programmeOptions(catalogue.programmes));
   byId("pf-area").replaceChildren(...catalogue.areas.map((a) => h("option", { value: a.key }, a.name)));
   for (const radio of document.querySelectorAll("input[name=pf-mode]")) {
     radio.addEventListener("change", () => {
@@ -34,15 +34,10 @@ function splitIds(text) {
   return text.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
 }
 
-function optionalNumber(id) {
-  const value = byId(id).value.trim();
-  return value === "" ? null : Number(value);
-}
-
 /** The request from the form; a message and null when something needed is missing. */
 function buildRequest() {
-  const body = { programme: byId("pf-programme").value, k: optionalNumber("pf-k") ?? 5, c: optionalNumber("pf-c") ?? 2 };
-  const cap = optionalNumber("pf-cap");
+  const body = { programme: byId("pf-programme").value, k: numberOrNull("pf-k") ?? 5, c: numberOrNull("pf-c") ?? 2 };
+  const cap = numberOrNull("pf-cap");
   if (cap !== null) body.max_per_country = cap;
   if (document.querySelector("input[name=pf-mode]:checked").value === "ids") {
     const ids = [...new Set(splitIds(byId("pf-ids").value))];
@@ -54,7 +49,7 @@ function buildRequest() {
     body.requester_ids = ids;
   } else {
     body.select = { country: byId("pf-country").value.trim().toUpperCase(), area: byId("pf-area").value,
-      n: optionalNumber("pf-n") ?? 5, kind: byId("pf-kind").value || null };
+      n: numberOrNull("pf-n") ?? 5, kind: byId("pf-kind").value || null };
   }
   return body;
 }
@@ -63,30 +58,19 @@ async function assign() {
   clearMessage();
   const body = buildRequest();
   if (!body) return;
-  const button = byId("pf-submit");
-  button.disabled = true;
-  setStatus("pf-status", "Ranking each requester and assigning partners…");
-  try {
+  await busy(byId("pf-submit"), "pf-status", "Ranking each requester and assigning partners…", async () => {
     const response = await api("/portfolios", { method: "POST", body });
     render(response);
     setStatus("pf-status", `${response.requesters.length} requesters, ${response.spread.n_partners} partners `
       + `from ${response.spread.n_countries} countries.`);
-  } catch (err) {
-    setStatus("pf-status", "");
-    showMessage(err.message);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-function instLink(inst) {
-  return h("a", { href: `#/institution/${encodeURIComponent(inst.id)}` }, inst.name);
+  });
 }
 
 function partnerRows(partners, { withLoad }) {
   return partners.map((p, i) => h("tr", { "data-institution": p.institution.id },
-    h("td", { class: "num" }, String(i + 1)), h("td", {}, instLink(p.institution)), h("td", {}, p.institution.country),
-    h("td", { class: "num" }, fmt(p.score)), h("td", { class: "num" }, String(p.own_rank)),
+    h("td", { class: "num" }, String(i + 1)), h("td", {}, instLink(p.institution.id, p.institution.name)),
+    h("td", {}, p.institution.country), h("td", { class: "num" }, fmt(p.score)),
+    h("td", { class: "num" }, String(p.own_rank)),
     withLoad ? h("td", { class: "num" }, String(p.load)) : null));
 }
 
@@ -106,7 +90,8 @@ function requesterPanel(r) {
   const ratio = r.ratio === null ? "–" : `${(r.ratio * 100).toFixed(1)}%`;
   return h("section", { class: "panel requester", "data-requester": r.requester.id,
     "aria-labelledby": `pf-${r.requester.id}` },
-  h("h3", { id: `pf-${r.requester.id}` }, instLink(r.requester), ` (${r.requester.country}, ${r.requester.kind})`),
+  h("h3", { id: `pf-${r.requester.id}` }, instLink(r.requester.id, r.requester.name),
+    ` (${r.requester.country}, ${r.requester.kind})`),
   h("p", { class: "meta" }, h("span", {}, `score ${fmt(r.total)} of ${fmt(r.independent_total)} alone (${ratio})`),
     h("span", {}, `${r.overlap} of its own top ${r.independent.length} kept`),
     h("span", {}, `${r.n_eligible} eligible`), h("span", {}, `countries: ${r.countries.join(", ") || "–"}`)),
@@ -132,7 +117,7 @@ function spread(response) {
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Partner"), h("th", { scope: "col" }, "Country"),
         h("th", { scope: "col", class: "num" }, "Requesters"), h("th", { scope: "col" }, "Given to"))),
       h("tbody", {}, response.partners.map((p) => h("tr", { "data-institution": p.institution.id },
-        h("td", {}, instLink(p.institution)), h("td", {}, p.institution.country),
+        h("td", {}, instLink(p.institution.id, p.institution.name)), h("td", {}, p.institution.country),
         h("td", { class: "num" }, String(p.requester_ids.length)),
         h("td", {}, p.requester_ids.map((id) => names.get(id) || id).join("; "))))))),
     h("h3", {}, "Assignments per partner country"),

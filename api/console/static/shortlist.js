@@ -3,7 +3,7 @@
 // export goes through POST /shortlists/export (CSV or Excel with the identifiers forms ask for).
 
 import { api, download } from "./api.js";
-import { clearMessage, fmt, h, setStatus, showMessage } from "./ui.js";
+import { clearMessage, fmt, h, instLink, setStatus, showMessage } from "./ui.js";
 
 const STORAGE = "partnermatch.shortlist";
 const STATUSES = ["shortlisted", "contacted", "accepted", "rejected"];
@@ -104,7 +104,7 @@ export function renderShortlist() {
     remove.addEventListener("click", () => { const all = load(); all.splice(index, 1); save(all); renderShortlist(); });
     return h("tr", { "data-institution": inst.id },
       h("td", {}, String(index + 1)),
-      h("td", {}, h("a", { href: `#/institution/${encodeURIComponent(inst.id)}` }, inst.name),
+      h("td", {}, instLink(inst.id, inst.name),
         h("div", { class: "hint" }, [inst.pic && `PIC ${inst.pic}`, inst.erasmus_code && `Erasmus ${inst.erasmus_code}`,
           inst.ror_id && `ROR ${inst.ror_id}`].filter(Boolean).join(" · "))),
       h("td", {}, inst.country),

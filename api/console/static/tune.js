@@ -5,7 +5,8 @@
 import { api } from "./api.js";
 import { lineChart } from "./charts.js";
 import {
-  COMPONENT_LABELS, COMPONENTS, clearMessage, debounce, fmt, h, institutionCombobox, setStatus, showMessage,
+  COMPONENT_LABELS, COMPONENTS, clearMessage, debounce, fmt, h, institutionCombobox, programmeOptions, setStatus,
+  showMessage,
 } from "./ui.js";
 
 const METRICS = ["ndcg@10", "recall@10", "recall@50", "mrr"];
@@ -14,7 +15,7 @@ const state = { catalogue: null, profile: null, requester: null, baseline: null,
 export function initTune(catalogue) {
   state.catalogue = catalogue;
   const programmes = document.getElementById("tune-programme");
-  programmes.replaceChildren(...catalogue.programmes.map((p) => h("option", { value: p.key }, p.name)));
+  programmes.replaceChildren(...programmeOptions(catalogue.programmes));
   document.getElementById("tune-area").append(...catalogue.areas.map((a) => h("option", { value: a.key }, a.name)));
   document.getElementById("sliders").append(...COMPONENTS.map((name) => h("div", { class: "slider" },
     h("label", { for: `w-${name}` }, COMPONENT_LABELS[name]),

@@ -1,5 +1,6 @@
-// Small DOM helpers shared by the views: element building, messages, debouncing, the institution
-// search-as-you-type box and the component colours.
+// Small DOM helpers shared by the views: element building, messages, a button's busy state, debouncing, the
+// institution search-as-you-type box and link, the programme and action-type options and the component colours.
+// The views import it (never main.js, which imports every view).
 
 import { api } from "./api.js";
 
@@ -10,6 +11,15 @@ export const COMPONENT_LABELS = {
   track_record: "track record", network: "network", regional_experience: "regional experience",
   similar_projects: "similar past projects", repeat_partnership: "repeat partnership",
 };
+// The API's action types (seed_data/tables.py ACTION_TYPES), with what they stand for.
+export const ACTION_TYPES = [
+  ["RIA", "RIA: research and innovation action"], ["IA", "IA: innovation action"],
+  ["CSA", "CSA: coordination and support action"], ["MSCA", "MSCA: Marie Skłodowska-Curie"],
+  ["ERC", "ERC: European Research Council"], ["EIC", "EIC: European Innovation Council"], ["other", "other"],
+];
+
+/** The element with id `id`. */
+export const byId = (id) => document.getElementById(id);
 
 /** h("a", {href: "#"}, "text", child) — attributes starting with "on" become listeners; `style` is set
  * through the CSSOM, which the Content-Security-Policy (style-src 'self') allows, unlike a style attribute. */
@@ -27,6 +37,27 @@ export function h(tag, attrs = {}, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+/** A link to the console's page of the institution `id`, reading `text`. */
+export function instLink(id, text) {
+  return h("a", { href: `#/institution/${encodeURIComponent(id)}` }, text);
+}
+
+/** One <option> per programme of the catalogue (GET /programmes), valued by its key. */
+export function programmeOptions(programmes) {
+  return programmes.map((p) => h("option", { value: p.key }, p.name));
+}
+
+/** One <option> per action type of ACTION_TYPES. */
+export function actionTypeOptions() {
+  return ACTION_TYPES.map(([value, label]) => h("option", { value }, label));
+}
+
+/** The number typed into the input `id`; null when it is left empty. */
+export function numberOrNull(id) {
+  const value = byId(id).value.trim();
+  return value === "" ? null : Number(value);
 }
 
 /** `value` if it is an absolute http(s) URL, else null: a link never gets a javascript: or data: URL, whatever
@@ -59,6 +90,27 @@ export function setStatus(id, text, { error = false } = {}) {
   const el = document.getElementById(id);
   el.textContent = text;
   el.classList.toggle("error", error);
+}
+
+/**
+ * Run `work` (an async function) with `button` disabled and `text` in the status region `statusId`; the button is
+ * enabled again however it ends. A failure clears the status and shows the error at the top of the page, or goes
+ * to `onError(err)` where a view shows it elsewhere. `work` writes the status of a success itself.
+ */
+export async function busy(button, statusId, text, work, { onError } = {}) {
+  button.disabled = true;
+  setStatus(statusId, text);
+  try {
+    await work();
+  } catch (err) {
+    if (onError) onError(err);
+    else {
+      setStatus(statusId, "");
+      showMessage(err.message);
+    }
+  } finally {
+    button.disabled = false;
+  }
 }
 
 export function debounce(fn, ms) {
