@@ -184,8 +184,17 @@ def test_build_consortium_lock_exclude_rebuild_export(page: Page, service: Servi
     expect(first.locator(f"li.member[data-institution='{KAZNU}'] .badge")).to_have_text("requester")
     expect(first.locator("li.member .role").first).to_be_visible()
     covering = first.locator("li.member details.evidence").first
-    covering.locator("summary").click()
-    expect(covering.locator("li").first).to_contain_text("A")
+    summary = covering.locator("summary")
+    expect(summary).to_have_text(re.compile(r"^Covers A\d+(, A\d+)*$"))
+    summary.click()
+    # one evidence item per aspect the summary names, each labelled A<n> and quoting the n-th aspect's text
+    labels = (summary.text_content() or "").removeprefix("Covers ").split(", ")
+    items = covering.locator("li")
+    expect(items).to_have_count(len(labels))
+    for i, label in enumerate(labels):
+        expect(items.nth(i).locator("strong")).to_have_text(label)
+        aspect = page.locator(f"#cons-results details.aspects li[value='{label[1:]}']").text_content() or ""
+        expect(items.nth(i).locator("span.hint")).to_have_text(aspect[:90])
     expect(first.locator("details.rules summary")).to_contain_text("Rules:")
     expect(first.locator(".breakdown tr.total")).to_contain_text("objective")
     expect(page.locator("#cons-export-csv")).to_be_enabled()
