@@ -151,10 +151,10 @@ class Matcher:
     def text_vectors(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """(len(texts), dim) query vectors of ``texts``: those embedded in advance, the others in one
         ``encode_queries`` batch (a caller with several texts pays one embedder call, not one per text)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._known_vectors]
-        fresh = dict(zip(missing, self.embedder.encode_queries(missing), strict=True)) if missing else {}
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._known_vectors]
+        fresh = dict(zip(missing, self.embedder.encode_queries(missing), strict=True)) if missing else {}
         return np.array([self._known_vectors[t] if t in self._known_vectors else fresh[t] for t in texts],
                         dtype=np.float32)
 
@@ -162,8 +162,7 @@ class Matcher:
         """The query vector of a request's text (None for no text)."""
         if not text or not text.strip():
             return None
-        known = self._known_vectors.get(text)
-        return known if known is not None else self.embedder.encode_queries([text])[0]
+        return self.text_vectors([text])[0]
 
     def rank(self, request: SuggestionRequest, base_profile: ScoringProfile, *,
              text_vector: npt.NDArray[np.float32] | None = None) -> Ranking:
