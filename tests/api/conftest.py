@@ -35,7 +35,9 @@ from api.db import make_engine
 from api.main import create_app
 from api.settings import Settings, get_settings
 from embeddings.st import SentenceTransformerEmbedder
-from seed_data.tables import ApiKeyRole, Institution, Participation, PriorityArea, Programme, Project
+from seed_data.calls import CALLS_SOURCE, read_calls
+from seed_data.files import DATA_DIR, read_json
+from seed_data.tables import ApiKeyRole, Call, Institution, Participation, PriorityArea, Programme, Project
 
 NU = "pic-953676162"
 KAZNU = "pic-959424479"
@@ -389,6 +391,17 @@ def fill(engine: Engine) -> Engine:
         session.add_all([*institutions(), *projects(), *reference_rows()])
         session.flush()  # parents before the participations that refer to them
         session.add_all(participations())
+        session.commit()
+    return engine
+
+
+def add_calls(engine: Engine) -> Engine:
+    """Add the real call topics of the raw-source fixture to ``engine`` (filled), with their programme
+    (Horizon Europe, as shipped)."""
+    horizon = next(p for p in read_json(DATA_DIR / "programmes.json") if p["key"] == "horizon-europe")
+    with Session(engine) as session:
+        session.add(Programme.model_validate(horizon))
+        session.add_all(Call.model_validate(row) for row in read_calls(RAW / CALLS_SOURCE))
         session.commit()
     return engine
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -22,31 +21,21 @@ from api.cli import app as cli_app
 from api.main import create_app
 from api.settings import Settings
 from embeddings.st import SentenceTransformerEmbedder
-from seed_data.calls import CALLS_SOURCE, call_idea, read_calls
-from seed_data.files import DATA_DIR, read_json
-from seed_data.tables import ApiKeyRole, Call, Programme
+from seed_data.calls import call_idea
+from seed_data.tables import ApiKeyRole, Call
 
-from .conftest import NU, fill
+from .conftest import NU, add_calls, fill
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "raw" / CALLS_SOURCE
 TODAY = dt.date(2026, 10, 1)
 FARM = "HORIZON-CL6-2027-02-FARM2FORK-01"
 runner = CliRunner()
 
 
-def _add_calls(engine: Engine) -> Engine:
-    """The real call topics of the fixture, and the shipped Horizon Europe programme (their calls' programme)."""
-    horizon = next(p for p in read_json(DATA_DIR / "programmes.json") if p["key"] == "horizon-europe")
-    with Session(engine) as session:
-        session.add(Programme.model_validate(horizon))
-        session.add_all(Call.model_validate(row) for row in read_calls(FIXTURE))
-        session.commit()
-    return engine
 
 
 @pytest.fixture
 def calls_app(empty_engine: Engine, embedder: SentenceTransformerEmbedder) -> FastAPI:
-    app = create_app(Settings(database_url="sqlite://"), engine=_add_calls(fill(empty_engine)), embedder=embedder)
+    app = create_app(Settings(database_url="sqlite://"), engine=add_calls(fill(empty_engine)), embedder=embedder)
 
     async def fixed_today() -> dt.date:
         return TODAY
@@ -160,7 +149,7 @@ def test_neither_programme_nor_call_is_422(client: TestClient) -> None:
 
 def test_cli_calls_search_show_and_suggest(cli_engine: Engine) -> None:
     SQLModel.metadata.create_all(cli_engine)
-    _add_calls(fill(cli_engine))
+    add_calls(fill(cli_engine))
     found = runner.invoke(cli_app, ["calls", "search", "water", "--programme", "horizon-europe", "--json"])
     assert found.exit_code == 0, found.output
     assert FARM in {c["topic_id"] for c in json.loads(found.stdout)["data"]}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,15 +18,13 @@ from sqlmodel import Session
 from api.consortia import for_call, spec_for
 from api.errors import InvalidRequest
 from api.schemas_consortia import ConsortiumRequest
-from seed_data.calls import CALLS_SOURCE, call_idea, read_calls
-from seed_data.files import DATA_DIR, read_json
-from seed_data.tables import Call, Programme
-from tests.api.conftest import CNR, KAZNU, NU, TSUKUBA, UNICAM, UZBEK_WOMEN
+from seed_data.calls import call_idea
+from seed_data.tables import Call
+from tests.api.conftest import CNR, KAZNU, NU, TSUKUBA, UNICAM, UZBEK_WOMEN, add_calls
 
 IDEA = ("Staff exchanges on sustainable research management. Training researchers in open science and "
         "data stewardship across Europe and Central Asia.")
 PROBLEM = "application/problem+json"
-CALLS_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "raw" / CALLS_SOURCE
 FARM = "HORIZON-CL6-2027-02-FARM2FORK-01"  # a Horizon Europe RIA topic of the fixture
 TODAY = dt.date(2026, 10, 1)
 
@@ -98,12 +95,7 @@ def test_bad_input_is_a_422_naming_the_field(office_client: TestClient, body: di
 @pytest.fixture
 def with_calls(catalogue_engine: Engine) -> Engine:
     """The mini catalogue with the call topics of the raw-source fixture and their programme (Horizon Europe)."""
-    horizon = next(p for p in read_json(DATA_DIR / "programmes.json") if p["key"] == "horizon-europe")
-    with Session(catalogue_engine) as session:
-        session.add(Programme.model_validate(horizon))
-        session.add_all(Call.model_validate(row) for row in read_calls(CALLS_FIXTURE))
-        session.commit()
-    return catalogue_engine
+    return add_calls(catalogue_engine)
 
 
 def test_a_call_is_taken_as_suggestions_take_it(with_calls: Engine) -> None:
