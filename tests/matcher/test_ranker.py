@@ -12,7 +12,7 @@ from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import TRAINING_CUTOFF, VALIDATION_CUTOFF, evaluate, idea_task, profile_scorer
 from matcher.learn import train_ranker
 from matcher.profiles import load_default_profiles
-from matcher.ranker import FEATURES, RerankingScorer, load_ranker, model_id
+from matcher.ranker import FEATURES, RerankingScorer, feature_matrix, load_ranker, model_id
 from matcher.ranking import WeightScorer
 from matcher.suggest import request_weights
 from matcher.types import COMPONENTS
@@ -92,3 +92,16 @@ def test_the_model_reorders_only_its_first_stage_shortlist(trained) -> None:
     learned = load_ranker(model).predict(values_only.values[order[:depth]], index=matcher.index,
                                          query=values_only.query, rows=values_only.rows[order[:depth]])
     assert np.allclose(np.sort(learned)[::-1], scores[order[:depth]])  # the model's own scores on the shortlist
+
+
+def test_compiled_scores_are_lightgbms_and_the_contributions_add_up_to_them(trained) -> None:
+    matcher, queries, base, model, _ = trained
+    ranked = matcher.rank(queries[0].request(), base)
+    values, rows = ranked.values[:500], ranked.rows[:500]  # every kind and region of the slice's candidates
+    scorer = load_ranker(model)
+    scores = scorer.predict(values, index=matcher.index, query=ranked.query, rows=rows)
+    X = feature_matrix(values, index=matcher.index, query=ranked.query, rows=rows)
+    assert len(np.unique(X[:, FEATURES.index("candidate_kind")])) > 1
+    assert np.allclose(scores, scorer.booster.predict(X, raw_score=True), rtol=0, atol=1e-9)
+    contributions, bias = scorer.contributions(values, index=matcher.index, query=ranked.query, rows=rows)
+    assert np.allclose(contributions.sum(axis=1) + bias, scores, rtol=0, atol=1e-9)
