@@ -29,6 +29,7 @@ import matcher.texts
 from embeddings.base import Embedder
 from embeddings.cache import embed_with_cache, text_hash
 from matcher.evidence import (
+    AREA_EVIDENCE_QUANTILE,
     AREA_TOP_ITEMS,
     COPARTICIPATION,
     EVIDENCE_WEIGHTS_FILE,
@@ -167,6 +168,10 @@ class CatalogueIndex:
         # most CORDIS projects have no text (zero rows): a request multiplies only the items with a vector
         self._text_items = np.flatnonzero(np.linalg.norm(self.evidence_vectors, axis=1) > 0)
         self._text_item_vectors = np.ascontiguousarray(self.evidence_vectors[self._text_items])
+        # (n_areas,) the cosine an item needs with an area's description to be evidence in it (ranking.focus_vector)
+        self.area_item_floor = (
+            np.quantile(self._text_item_vectors @ self.area_vectors.T, AREA_EVIDENCE_QUANTILE, axis=0)
+            if len(self._text_items) else np.full(len(self.area_keys), np.inf))
         grid = np.linspace(-1.0, 1.0, 2 * _CALIBRATION_STEPS_PER_UNIT + 1)
         self._calibration_table = calibrate_thematic(grid, self.thematic_quantiles)
 

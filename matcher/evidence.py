@@ -30,6 +30,12 @@ EVIDENCE_WEIGHTS_FILE = Path(__file__).parent / "data" / "evidence_weights.json"
 
 # An area strength rests on several items close to the area, not on one: the mean of the best three.
 AREA_TOP_ITEMS = 3
+# An item is evidence *in* an area when its cosine with the area's description is at least this quantile of every
+# item's (the area's floor, ``CatalogueIndex.area_item_floor``): the tenth of all items closest to the area, so an
+# item counts in about one of the ten priority areas. An area-focused request reads the requester's evidence in
+# the areas only (ranking.focus_vector). At the 75th percentile (a floor of 0.17 for AI) KazNU's water and
+# agriculture projects counted as AI evidence and its AI partners were water utilities.
+AREA_EVIDENCE_QUANTILE = 0.9
 COPARTICIPATION = "coparticipation"
 
 FloatArray = npt.NDArray[np.float64]

@@ -105,17 +105,26 @@ class Ranking:
         return out
 
 
-def focus_vector(index: CatalogueIndex, row: int, area_cols: list[int]) -> npt.NDArray[np.float32] | None:
-    """The requester's side of an area-focused request: the weighted mean of its ``N_FOCUS_ITEMS`` evidence
-    items closest to the requested areas (None without evidence)."""
+def focus_vector(index: CatalogueIndex, row: int, area_cols: list[int]) -> tuple[npt.NDArray[np.float32], int]:
+    """The requester's side of an area-focused request, and how many of its evidence items it rests on.
+
+    Its evidence *in* the requested areas counts (an item whose cosine with an area's description reaches the
+    area's floor, ``CatalogueIndex.area_item_floor``): the weighted sum of the ``N_FOCUS_ITEMS`` such items
+    closest to the areas, where each missing item's place is taken by the areas' description. A requester with
+    no evidence in the areas is compared through the description alone, as one with no evidence at all; one
+    with a single item there does not have four unrelated ones speak for it."""
+    areas = index.area_vectors[area_cols]
+    description = areas.mean(axis=0)
+    description = description / max(float(np.linalg.norm(description)), 1e-12)
     evidence, weights = index.evidence_of(row)
-    if not len(evidence):
-        return None
-    sims = (index.evidence_vectors[evidence] @ index.area_vectors[area_cols].T).max(axis=1)
-    best = np.argsort(-sims * np.minimum(weights, 1.0), kind="stable")[:N_FOCUS_ITEMS]
-    pooled = (weights[best, None] * index.evidence_vectors[evidence[best]]).sum(axis=0)
+    sims = index.evidence_vectors[evidence] @ areas.T  # (items, requested areas)
+    in_areas = np.flatnonzero((sims >= index.area_item_floor[area_cols]).any(axis=1))
+    closeness = sims[in_areas].max(axis=1) * np.minimum(weights[in_areas], 1.0)
+    best = in_areas[np.argsort(-closeness, kind="stable")[:N_FOCUS_ITEMS]]
+    pooled = (weights[best, None] * index.evidence_vectors[evidence[best]]).sum(axis=0) \
+        + (N_FOCUS_ITEMS - len(best)) * description
     norm = float(np.linalg.norm(pooled))
-    return (pooled / norm).astype(np.float32) if norm > 0 else None
+    return ((pooled / norm) if norm > 0 else description).astype(np.float32), len(best)
 
 
 def request_programme(index: CatalogueIndex, request: SuggestionRequest) -> dict[str, Any]:
@@ -150,15 +159,25 @@ def _check(index: CatalogueIndex, request: SuggestionRequest) -> int | None:
 def resolve_query(index: CatalogueIndex, request: SuggestionRequest,
                   text_vector: npt.NDArray[np.float32] | None) -> tuple[Query, list[str]]:
     """The request resolved against the index: the thematic vector (the text's ``text_vector``; else, with
-    areas, the requester's evidence closest to them; else its whole profile; else the areas' descriptions),
+    areas, the requester's evidence in them, topped up with their descriptions (``focus_vector``); else its whole
+    profile; else the areas' descriptions),
     the area columns, the requester's row and strengths, and the similar past projects. Returns notes for
     people too."""
     row = _check(index, request)
     notes: list[str] = []
     area_cols = [index.area_keys.index(a) for a in request.areas]
     vector = text_vector
-    if vector is None and row is not None and index.has_evidence[row]:
-        vector = focus_vector(index, row, area_cols) if area_cols else index.vectors[row]
+    if vector is None and row is not None and index.has_evidence[row] and area_cols:
+        vector, n_items = focus_vector(index, row, area_cols)
+        if n_items == 0:
+            notes.append("The requester has no research evidence in the requested areas: thematic similarity is "
+                         "measured against the areas' descriptions.")
+        elif n_items < N_FOCUS_ITEMS:
+            notes.append(f"The requester has {n_items} research evidence item{'s' if n_items > 1 else ''} in the "
+                         f"requested areas: thematic similarity is measured against {'them' if n_items > 1 else 'it'} "
+                         "and the areas' descriptions.")
+    elif vector is None and row is not None and index.has_evidence[row]:
+        vector = index.vectors[row]
     if vector is None and area_cols:
         mean = index.area_vectors[area_cols].mean(axis=0)
         vector = (mean / np.linalg.norm(mean)).astype(np.float32)

@@ -215,18 +215,52 @@ def test_history_signals(index) -> None:
 
 
 def test_areas_focus_both_sides_on_the_closest_evidence(index) -> None:
-    """With areas, the requester's side is its evidence closest to them (KZ-U's only project, P4, is half
-    water, half AI), and candidates are compared through their closest evidence, as a percentile."""
+    """With areas, the requester's side is its evidence in them. KZ-U's only project, P4, is half water, half AI:
+    below this catalogue's water floor (the 90th percentile of the items' cosines with water: 1.0 here), so KZ-U
+    is compared through the water description, and the answer says so."""
     from matcher.ranking import focus_vector, resolve_query
 
     kz = index.row_of["KZ-U"]
-    focus = focus_vector(index, kz, [index.area_keys.index("water")])
-    assert focus is not None and focus @ index.project_vectors[[p.id for p in index.projects].index("P4")] > 0.99
+    assert index.area_item_floor[index.area_keys.index("water")] == pytest.approx(1.0)
+    focus, n_items = focus_vector(index, kz, [index.area_keys.index("water")])
+    assert n_items == 0 and np.allclose(focus, WATER)
     request = SuggestionRequest(programme="horizon-europe", requester_id="KZ-U", areas=["water"])
-    query, _ = resolve_query(index, request, None)
-    assert query.focused and query.vector is not None
-    no_areas, _ = resolve_query(index, request.model_copy(update={"areas": []}), None)
-    assert not no_areas.focused
+    query, notes = resolve_query(index, request, None)
+    assert query.focused and np.allclose(query.vector, WATER)
+    assert notes == ["The requester has no research evidence in the requested areas: thematic similarity is "
+                     "measured against the areas' descriptions."]
+    no_areas, notes = resolve_query(index, request.model_copy(update={"areas": []}), None)
+    assert not no_areas.focused and np.allclose(no_areas.vector, index.vectors[kz]) and notes == []
+
+
+def test_focus_reads_the_evidence_in_the_areas_and_tops_it_up_with_their_description() -> None:
+    """R has a water item (A) and an AI item with a little water in it (B). Against the catalogue's floors, A is
+    water evidence and B is not: R's water side is A plus, for the four missing items, the water description;
+    B does not count. B is below the AI floor too, so R's AI side is the AI description alone."""
+    from matcher.ranking import N_FOCUS_ITEMS, focus_vector
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    vectors = {"A": unit(WATER + 0.5 * OTHER), "B": unit(0.3 * WATER + AI)}
+    vectors |= {f"AI{i}": AI for i in range(3)} | {f"O{i}": OTHER for i in range(5)}
+    projects = [_proj(p, 2024, p) for p in vectors]
+    participations = [_part("A", "R"), _part("B", "R")] + [_part(p, "X") for p in vectors if p not in "AB"]
+    index = build_index(institutions=[_inst("R", "KZ"), _inst("X", "DE")], projects=projects,
+                        participations=participations, project_vectors=vectors, owner_vectors={},
+                        areas=[{"key": "water", "name": "Water"}, {"key": "ai", "name": "AI"}],
+                        area_vectors=np.stack([WATER, AI]), programmes=[])
+    # water cosines of the ten items: A 0.894, B 0.287, the others 0; the 90th percentile lies between A and B
+    assert vectors["B"] @ WATER < index.area_item_floor[0] < vectors["A"] @ WATER
+    r = index.row_of["R"]
+    evidence, weights = index.evidence_of(r)
+    weight_a = weights[[index.projects[e].id for e in evidence].index("A")]
+    focus, n_items = focus_vector(index, r, [0])
+    assert n_items == 1
+    assert np.allclose(focus, unit(weight_a * vectors["A"] + (N_FOCUS_ITEMS - 1) * WATER), atol=1e-6)
+    assert focus @ AI == 0  # B does not count
+    ai_focus, ai_items = focus_vector(index, r, [1])
+    assert ai_items == 0 and np.allclose(ai_focus, AI)
 
 
 def test_an_innovation_action_admits_the_kinds_it_asks_for() -> None:
