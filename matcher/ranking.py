@@ -105,6 +105,12 @@ class Ranking:
         return out
 
 
+def area_description(index: CatalogueIndex, area_cols: list[int]) -> npt.NDArray[np.float32]:
+    """The requested areas' description: the unit mean of their description vectors."""
+    mean = index.area_vectors[area_cols].mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
 def focus_vector(index: CatalogueIndex, row: int, area_cols: list[int]) -> tuple[npt.NDArray[np.float32], int]:
     """The requester's side of an area-focused request, and how many of its evidence items it rests on.
 
@@ -113,18 +119,16 @@ def focus_vector(index: CatalogueIndex, row: int, area_cols: list[int]) -> tuple
     closest to the areas, where each missing item's place is taken by the areas' description. A requester with
     no evidence in the areas is compared through the description alone, as one with no evidence at all; one
     with a single item there does not have four unrelated ones speak for it."""
-    areas = index.area_vectors[area_cols]
-    description = areas.mean(axis=0)
-    description = description / max(float(np.linalg.norm(description)), 1e-12)
+    description = area_description(index, area_cols)
     evidence, weights = index.evidence_of(row)
-    sims = index.evidence_vectors[evidence] @ areas.T  # (items, requested areas)
+    sims = index.evidence_vectors[evidence] @ index.area_vectors[area_cols].T  # (items, requested areas)
     in_areas = np.flatnonzero((sims >= index.area_item_floor[area_cols]).any(axis=1))
     closeness = sims[in_areas].max(axis=1) * np.minimum(weights[in_areas], 1.0)
     best = in_areas[np.argsort(-closeness, kind="stable")[:N_FOCUS_ITEMS]]
     pooled = (weights[best, None] * index.evidence_vectors[evidence[best]]).sum(axis=0) \
         + (N_FOCUS_ITEMS - len(best)) * description
     norm = float(np.linalg.norm(pooled))
-    return ((pooled / norm) if norm > 0 else description).astype(np.float32), len(best)
+    return (pooled / norm).astype(np.float32) if norm > 0 else description, len(best)
 
 
 def request_programme(index: CatalogueIndex, request: SuggestionRequest) -> dict[str, Any]:
@@ -159,10 +163,9 @@ def _check(index: CatalogueIndex, request: SuggestionRequest) -> int | None:
 def resolve_query(index: CatalogueIndex, request: SuggestionRequest,
                   text_vector: npt.NDArray[np.float32] | None) -> tuple[Query, list[str]]:
     """The request resolved against the index: the thematic vector (the text's ``text_vector``; else, with
-    areas, the requester's evidence in them, topped up with their descriptions (``focus_vector``); else its whole
-    profile; else the areas' descriptions),
-    the area columns, the requester's row and strengths, and the similar past projects. Returns notes for
-    people too."""
+    areas, the requester's evidence in them, topped up with their description (``focus_vector``); else its
+    whole profile; else the areas' description), the area columns, the requester's row and strengths, and the
+    similar past projects. Returns notes for people too."""
     row = _check(index, request)
     notes: list[str] = []
     area_cols = [index.area_keys.index(a) for a in request.areas]
@@ -179,8 +182,7 @@ def resolve_query(index: CatalogueIndex, request: SuggestionRequest,
     elif vector is None and row is not None and index.has_evidence[row]:
         vector = index.vectors[row]
     if vector is None and area_cols:
-        mean = index.area_vectors[area_cols].mean(axis=0)
-        vector = (mean / np.linalg.norm(mean)).astype(np.float32)
+        vector = area_description(index, area_cols)
         notes.append("The requester has no research evidence in the catalogue: thematic similarity is measured "
                      "against the requested areas' descriptions.")
     if vector is None:
