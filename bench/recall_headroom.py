@@ -34,9 +34,10 @@ from matcher.evaluation import (
     baseline_scorers,
     idea_task,
     profile_scorer,
+    query_scores,
     single_signal,
 )
-from matcher.metrics import relevant_ranks
+from matcher.metrics import recall_at_k, relevant_ranks
 from matcher.ranker import RERANK_DEPTH
 from matcher.types import COMPONENTS
 from matcher.weights import ensure_default_profiles, get_ref, published_version, to_scoring_profile
@@ -55,6 +56,9 @@ def main() -> None:
         ensure_default_profiles(session=session)
         published = to_scoring_profile(published_version("horizon-europe", session=session))
         learned = to_scoring_profile(get_ref(args.ranker, session=session))
+        if (learned.weights, learned.ties) != (published.weights, published.ties):
+            # the misses below read the published profile's top RERANK_DEPTH as the ranker's shortlist
+            parser.error(f"{args.ranker}'s first stage (its weights and ties) is not the published profile")
         embedder, rows, vectors = embedded_catalogue(session)
         matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
                                      cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
@@ -72,13 +76,11 @@ def main() -> None:
     for q, query in enumerate(tqdm(queries, desc="requests", unit="request")):
         ranks = {}
         for name, scorer in {**singles, **combined}.items():
-            scores = np.array(scorer(query), dtype=np.float64, copy=True)
-            scores[query.exclude] = -np.inf
-            ranks[name] = relevant_ranks(scores, query.truth)
+            ranks[name] = relevant_ranks(query_scores(query, scorer), query.truth)
             found[name].append(ranks[name] <= K)
-            recall[name][q] = float(np.mean(ranks[name] <= K))
-        any_single[q] = float(np.mean(np.any([ranks[name] <= K for name in singles], axis=0)))
-        reach[q] = float(np.mean(ranks["published"] <= RERANK_DEPTH))
+            recall[name][q] = recall_at_k(ranks[name], k=K)
+        any_single[q] = recall_at_k(np.min([ranks[name] for name in singles], axis=0), k=K)
+        reach[q] = recall_at_k(ranks["published"], k=RERANK_DEPTH)
         newcomer = np.isin(query.truth, query.newcomers)
         hit, listed = ranks["learned"] <= K, ranks["published"] <= RERANK_DEPTH
         misses["newcomer"] += int(np.sum(newcomer & ~hit))

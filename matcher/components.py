@@ -8,7 +8,7 @@ Ties with the requester are scored neutrally here; the ranking core applies the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -49,18 +49,12 @@ class Component(Protocol):
         ...
 
 
-def focused_similarity(index: CatalogueIndex, item_cosines: npt.NDArray[np.floating[Any]]) -> FloatArray:
-    """(n,) each institution's closeness to the query through its own closest evidence (``item_cosines``: of
-    every evidence item with the query vector): the mean of its ``AREA_TOP_ITEMS`` best weighted item cosines
-    (the rule of area strength), 0 without evidence."""
-    return index.owner_top_items(item_cosines)
-
-
 class Thematic:
     """Similarity of the candidate's research to the request. Without areas: its pooled evidence vector's
     cosine, calibrated so that 0.9 means "more similar than 90% of random institution pairs". With areas
-    (focused): its evidence closest to the request, as a percentile among institutions with evidence
-    (compared on a grid of 2**-15, ``engine.grid_percentile``)."""
+    (focused): its evidence closest to the request (the mean of its ``AREA_TOP_ITEMS`` best weighted item
+    cosines, the rule of area strength: ``CatalogueIndex.owner_top_items``), as a percentile among institutions
+    with evidence (compared on a grid of 2**-15, ``engine.grid_percentile``)."""
 
     name = "thematic"
 
@@ -68,7 +62,7 @@ class Thematic:
         if query.vector is None or query.item_cosines is None:  # resolve_query sets both or neither
             return np.zeros(len(rows))
         if query.focused:
-            return grid_percentile(focused_similarity(index, query.item_cosines), index.evidence_rows)[rows]
+            return grid_percentile(index.owner_top_items(query.item_cosines), index.evidence_rows)[rows]
         return index.calibrated_cosines(query.vector)[rows] * index.has_evidence[rows]
 
 

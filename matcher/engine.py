@@ -151,7 +151,7 @@ class CatalogueIndex:
         self.text_projects = np.flatnonzero(self._project_has_text).astype(np.intp)  # columns of projects with text
         self.owners = evidence_owners(self.membership[: self.n], self.evidence_weights[: len(self.projects)],
                                       self.items_of)
-        # a focused request's per-institution mean of its best item cosines (components.focused_similarity)
+        # a focused request's per-institution mean of its best item cosines (components.Thematic)
         self.owner_top_items = TopKRowMeans.from_owners(self.owners, AREA_TOP_ITEMS)
         # area by area, contiguous: a request reads one or two areas' column over every candidate
         self.area_strength_by_area = np.ascontiguousarray(self.area_strength.T)
@@ -165,8 +165,10 @@ class CatalogueIndex:
                 self._ties_by_pair.setdefault(pair, []).append(tie)
         self._evidence_rows = np.flatnonzero(self.has_evidence)
         self._evidence_vectors = np.ascontiguousarray(self.vectors[self._evidence_rows])
-        # most CORDIS projects have no text (zero rows): a request multiplies only the items with a vector
-        self._text_items = np.flatnonzero(np.linalg.norm(self.evidence_vectors, axis=1) > 0)
+        # most CORDIS projects have no text (zero rows): a request multiplies only the projects with text and the
+        # other items (each has a vector)
+        self._text_items = np.concatenate([self.text_projects, np.arange(len(self.projects),
+                                                                         len(self.evidence_vectors), dtype=np.intp)])
         self._text_item_vectors = np.ascontiguousarray(self.evidence_vectors[self._text_items])
         # (n_areas,) the cosine an item needs with an area's description to be evidence in it (ranking.focus_vector)
         self.area_item_floor = (

@@ -425,15 +425,20 @@ def baseline_scorers(matcher: Matcher, *, institution_texts: Mapping[str, str] |
     return scorers
 
 
+def query_scores(query: EvalQuery, scorer: Scorer) -> FloatArray:
+    """``scorer``'s scores for ``query`` with its excluded rows last (-inf: they can never be relevant)."""
+    scores = np.array(scorer(query), dtype=np.float64, copy=True)
+    scores[query.exclude] = -np.inf
+    return scores
+
+
 def evaluate(queries: Sequence[EvalQuery], scorers: Mapping[str, Scorer]) -> dict[str, MethodResult]:
-    """Run every scorer on every query; excluded rows are ranked last (they can never be relevant)."""
+    """Run every scorer on every query (``query_scores``) and keep each query's metrics."""
     results = {name: MethodResult() for name in scorers}
     for query in queries:
         for name, scorer in scorers.items():
-            scores = np.array(scorer(query), dtype=np.float64, copy=True)
-            scores[query.exclude] = -np.inf
-            ranks = relevant_ranks(scores, query.truth)
-            results[name].per_query[query.id] = query_metrics(ranks)
+            scores = query_scores(query, scorer)
+            results[name].per_query[query.id] = query_metrics(relevant_ranks(scores, query.truth))
             if len(query.newcomers):
                 results[name].per_query_newcomers[query.id] = query_metrics(
                     relevant_ranks(scores, query.newcomers))

@@ -141,11 +141,10 @@ class LearnedScorer:
         X = feature_matrix(values, index=index, query=query, rows=rows)
         return np.asarray(self.compiled.predict(X, n_jobs=PREDICT_THREADS), dtype=np.float64)
 
-    def contributions(self, values: npt.NDArray[np.floating[Any]], *, index: CatalogueIndex, query: Query,
-                      rows: IntArray) -> tuple[FloatArray, FloatArray]:
-        """Per-feature contributions (len(rows), len(FEATURES)) and the expected value (the model's bias per
-        row): together they sum to the score (``pred_contrib``, TreeSHAP)."""
-        X = feature_matrix(values, index=index, query=query, rows=rows)
+    def contributions(self, X: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per-feature contributions (len(X), len(FEATURES)) of the candidates' :func:`feature_matrix` ``X`` and
+        the expected value (the model's bias per row): together they sum to the score (``pred_contrib``,
+        TreeSHAP). The caller builds ``X``: it shows the further features beside their contributions."""
         contrib = np.asarray(self.booster.predict(X, pred_contrib=True, num_threads=PREDICT_THREADS),
                              dtype=np.float64)
         return contrib[:, :-1], contrib[:, -1]

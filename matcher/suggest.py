@@ -206,10 +206,8 @@ class Matcher:
             bias = None
             features: FloatArray | None = None
         else:  # a learned ranker: per-feature contributions (TreeSHAP) of the page's candidates
-            scorer = learned_scorer(profile)
-            contributions, bias = scorer.contributions(ranking.values[page], index=index, query=query,
-                                                       rows=rows[page])
             features = feature_matrix(ranking.values[page], index=index, query=query, rows=rows[page])
+            contributions, bias = learned_scorer(profile).contributions(features)
         data = [
             self._explain(rank=request.offset + i + 1, row=int(rows[p]), values=ranking.values[p],
                           weights=ranking.weights, contributions=contributions[i], score=float(total[p]),

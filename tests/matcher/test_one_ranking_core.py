@@ -17,7 +17,7 @@ from api.auth import API_KEY_HEADER, create_api_key
 from api.main import create_app
 from api.settings import Settings
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
-from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task, profile_scorer
+from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task, profile_scorer, query_scores
 from matcher.profiles import load_default_profiles
 from seed_data.tables import ApiKeyRole
 
@@ -44,8 +44,7 @@ def test_evaluation_scores_are_what_post_suggestions_ranks(loaded: Engine, embed
             response = client.post("/suggestions", json=body)
             assert response.status_code == 200, response.text
             served = response.json()["data"]
-            scores = score(query)
-            scores[query.exclude] = -np.inf
+            scores = query_scores(query, score)  # as the evaluation ranks: excluded rows last
             order = sorted(np.flatnonzero(np.isfinite(scores)),
                            key=lambda r: (-scores[r], matcher.index.institutions[r].id))[:K]
             assert [s["institution"]["id"] for s in served] == [matcher.index.institutions[r].id for r in order]

@@ -103,5 +103,5 @@ def test_compiled_scores_are_lightgbms_and_the_contributions_add_up_to_them(trai
     X = feature_matrix(values, index=matcher.index, query=ranked.query, rows=rows)
     assert len(np.unique(X[:, FEATURES.index("candidate_kind")])) > 1
     assert np.allclose(scores, scorer.booster.predict(X, raw_score=True), rtol=0, atol=1e-9)
-    contributions, bias = scorer.contributions(values, index=matcher.index, query=ranked.query, rows=rows)
+    contributions, bias = scorer.contributions(X)
     assert np.allclose(contributions.sum(axis=1) + bias, scores, rtol=0, atol=1e-9)
