@@ -169,9 +169,9 @@ def evaluate(
     table = Table("breakdown", "n", "built", "infeasible", "recall", "baseline", "rules ok", "optimal", "gap",
                   "p50 s", "p90 s", title=f"Consortia on history: {report['sample']['n']} of "
                                           f"{report['n_window_queries']} projects (seed {seed}), cutoff {cutoff}")
-    for name, row in report["summary"].items():
+    formats = {"consortium_recall": ".4f", "baseline_recall": ".4f", "rule_satisfaction": ".0%",
+               "optimal_share": ".0%", "mean_gap": ".2f", "seconds_p50": ".2f", "seconds_p90": ".2f"}
+    for name, row in report["summary"].items():  # "—": nothing built in that breakdown, nothing measured
         table.add_row(name, str(row["n"]), str(row["n_built"]), str(row["n_infeasible"]),
-                      f"{row['consortium_recall']:.4f}", f"{row['baseline_recall']:.4f}",
-                      f"{row['rule_satisfaction']:.0%}", f"{row['optimal_share']:.0%}", f"{row['mean_gap']:.2f}",
-                      f"{row['seconds_p50']:.2f}", f"{row['seconds_p90']:.2f}")
+                      *("—" if row[key] is None else format(row[key], spec) for key, spec in formats.items()))
     console.print(table)

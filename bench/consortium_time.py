@@ -6,7 +6,8 @@ Three figures per sample, on whatever cores the machine has (the target is p50 <
 - ``eval``: one consortium of the project's real size (the spec ``partnermatch consortium evaluate`` builds,
   :func:`matcher.consortium_eval.spec_for`);
 - ``default x1`` and ``default x3``: the action type's default size range, one and three alternatives;
-- ``embed``: embedding the text's aspect chunks, which the figures above exclude (a request pays it once).
+- ``embed``: embedding the text and its aspect chunks (:func:`matcher.consortium.embed_aspects`, one batch, with
+  a matcher that knows no text in advance), which the figures above exclude (a request pays it once).
 
 The percentiles are over the builds that found a consortium; an infeasible build (no consortium of that size
 meets the rules: it stops at the diagnosis) is counted apart, with its own percentiles.
@@ -25,10 +26,11 @@ from sqlmodel import Session
 from api.db import make_engine
 from api.settings import get_settings
 from embeddings.st import SentenceTransformerEmbedder
-from matcher.consortium import InfeasibleConsortium, build_consortia, settings, text_chunks
+from matcher.consortium import InfeasibleConsortium, build_consortia, embed_aspects, settings
 from matcher.consortium_eval import chunk_vectors_for, sample_queries, spec_for
 from matcher.engine import EmbeddingStats, embed_projects, read_catalogue
 from matcher.evaluation import VALIDATION_CUTOFF, VALIDATION_UNTIL, idea_task
+from matcher.suggest import Matcher
 from matcher.weights import published_version, to_scoring_profile
 
 
@@ -45,9 +47,10 @@ def main() -> None:
         matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=vectors,
                                      cutoff=VALIDATION_CUTOFF, until=VALIDATION_UNTIL)
         chosen = sample_queries(queries, limit=args.limit, seed=args.seed)
-        chunks = chunk_vectors_for(chosen, session=session, embedder=embedder)
+        matcher.know_text_vectors(chunk_vectors_for(chosen, session=session, embedder=embedder))
         session.rollback()  # a benchmark writes nothing
-    words = int(settings()["aspect_min_words"])
+    conf = settings()
+    cold = Matcher(matcher.index, embedder)  # knows no text in advance: embeds as a request does
     names = ("eval", "default x1", "default x3")
     built: dict[str, list[float]] = {name: [] for name in (*names, "embed")}
     infeasible: dict[str, list[float]] = {name: [] for name in names}
@@ -57,12 +60,12 @@ def main() -> None:
                              ("default x3", {"size_min": None, "size_max": None, "alternatives": 3})):
             started = time.perf_counter()
             try:
-                build_consortia(matcher, spec.model_copy(update=update), profile, chunk_vectors=chunks)
+                build_consortia(matcher, spec.model_copy(update=update), profile)
                 built[name].append(time.perf_counter() - started)
             except InfeasibleConsortium:
                 infeasible[name].append(time.perf_counter() - started)
         started = time.perf_counter()
-        embedder.encode_queries(text_chunks(query.text or "", min_words=words))
+        embed_aspects(cold, query.text, conf)
         built["embed"].append(time.perf_counter() - started)
     print(f"{len(chosen)} projects (seed {args.seed}) of {len(queries)}")  # noqa: T201
     for name, values in built.items():

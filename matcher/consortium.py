@@ -47,7 +47,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -313,10 +313,8 @@ def _top(rows: npt.NDArray[np.intp], scores: FloatArray, mask: npt.NDArray[np.bo
 
 
 def pool_arrays(index: CatalogueIndex, rows: npt.NDArray[np.intp], rules: ActionRules) -> PoolArrays:
-    """The rule encoder's view of catalogue ``rows``: their countries, kinds and whether they count."""
-    countries = index.countries[rows]
-    return PoolArrays(countries=countries, kinds=index.kinds[rows],
-                      counting=np.isin(countries, sorted(rules.funding_countries)))
+    """The rules' view of catalogue ``rows``: their countries, kinds and whether they count."""
+    return rules.arrays(index.countries[rows], index.kinds[rows])
 
 
 def build_pool(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, rules: ActionRules,
@@ -629,28 +627,24 @@ def solve_pool(pool: Pool, rules: ActionRules, weights: dict[str, float], *, siz
 # --- the builder -----------------------------------------------------------------------------------------------
 
 
-def embed_aspects(matcher: Matcher, text: str | None, conf: dict[str, Any],
-                  known: Mapping[str, npt.NDArray[np.float32]] | None = None
+def embed_aspects(matcher: Matcher, text: str | None, conf: dict[str, Any]
                   ) -> tuple[list[str], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
     """The aspects of ``text`` (module docstring, step 2), their query vectors, and the query vector of the
-    whole text (None without text), which the ranking reads too. ``known``: chunk vectors embedded in advance,
-    as the evaluation does in one batch; the text and the other chunks are embedded now, in one batch."""
+    whole text (None without text), which the ranking reads too: the text and its chunks in one
+    :meth:`~matcher.suggest.Matcher.text_vectors` batch (those the matcher knows in advance, as the
+    evaluation's, are not embedded again)."""
     dim = matcher.index.evidence_vectors.shape[1]
     if not text or not text.strip():
         return [], np.zeros((0, dim), dtype=np.float32), None
     chunks = text_chunks(text, min_words=int(conf["aspect_min_words"]))
-    known = known or {}
-    missing = [c for c in dict.fromkeys(chunks) if c not in known]
-    batch = matcher.text_vectors([text, *missing])
-    whole, fresh = batch[0], dict(zip(missing, batch[1:], strict=True))
-    vectors = np.array([known[c] if c in known else fresh[c] for c in chunks], dtype=np.float32)
+    batch = matcher.text_vectors([text, *chunks])
+    whole, vectors = batch[0], batch[1:]
     keep = distinct_aspects(vectors, whole if len(chunks) > 1 else None, k=int(conf["max_aspects"]))
     return [chunks[i] for i in keep], vectors[keep], whole
 
 
 def build_consortia(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProfile, *,
-                    rules_path: Path = RULES_FILE,
-                    chunk_vectors: Mapping[str, npt.NDArray[np.float32]] | None = None) -> ConsortiumResponse:
+                    rules_path: Path = RULES_FILE) -> ConsortiumResponse:
     """Alternative consortia for ``spec``, best first, each valid under the programme's rules.
 
     ``UnknownRule`` for a programme or action type without rules, ``RequestError`` for unknown ids or
@@ -672,7 +666,7 @@ def build_consortia(matcher: Matcher, spec: ConsortiumSpec, profile: ScoringProf
         raise RequestError("size_min", f"size_min {low} is above size_max {high}")
     size = (low, high)
     weights = resolve_weights(spec.weights, rules_path)
-    aspect_texts, aspect_vectors, text_vector = embed_aspects(matcher, spec.text, conf, chunk_vectors)
+    aspect_texts, aspect_vectors, text_vector = embed_aspects(matcher, spec.text, conf)
     pool = build_pool(matcher, spec, profile, rules, aspect_vectors, conf, text_vector=text_vector)
     notes = list(rules.notes)
     if not aspect_texts:

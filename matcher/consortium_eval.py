@@ -10,8 +10,8 @@ size (named participants, coordinator included) and compare it with the real one
 - **baseline recall**: recall@``size - 1`` of the ranking core for the same request, computed as
   ``partnermatch evaluate`` computes recall (:func:`~matcher.evaluation.profile_scorer`, the requester ranked
   last, ties averaged: :func:`~matcher.metrics.relevant_ranks`);
-- **timings** per consortium (the aspects' chunks are embedded beforehand in one batch through the cache, as
-  the evaluation embeds its ideas, so the time is the builder's own).
+- **timings** per consortium (the aspects' chunks are embedded beforehand in one batch through the cache and
+  handed to the matcher, as the evaluation embeds its ideas, so the time is the builder's own).
 
 A project whose real size cannot meet its action type's rules (an RIA with two named participants: the
 others are unnamed PICs) has no valid consortium of that size: it is counted apart as infeasible.
@@ -41,7 +41,7 @@ from matcher.consortium import (
     text_chunks,
 )
 from matcher.engine import CatalogueRows
-from matcher.evaluation import EvalQuery, idea_task, profile_scorer
+from matcher.evaluation import EvalQuery, idea_task, profile_scorer, query_scores
 from matcher.metrics import recall_at_k, relevant_ranks
 from matcher.suggest import Matcher
 from matcher.types import ScoringProfile
@@ -74,8 +74,7 @@ def spec_for(query: EvalQuery, *, weights: ConsortiumWeights | None = None) -> C
 
 
 def evaluate_queries(matcher: Matcher, queries: Sequence[EvalQuery], profile: ScoringProfile, *,
-                     chunk_vectors: dict[str, Any] | None = None, weights: ConsortiumWeights | None = None
-                     ) -> dict[str, Any]:
+                     weights: ConsortiumWeights | None = None) -> dict[str, Any]:
     """Build one consortium of the real size per query (objective ``weights`` overriding the defaults); the
     report (JSON-ready) with per-query rows and the weights it ran with."""
     index = matcher.index
@@ -84,14 +83,12 @@ def evaluate_queries(matcher: Matcher, queries: Sequence[EvalQuery], profile: Sc
     rows: list[dict[str, Any]] = []
     for query in queries:
         spec, size = spec_for(query, weights=weights), real_size(query)
-        scores = scorer(query)
-        scores[query.exclude] = -np.inf  # as matcher.evaluation.evaluate ranks them: last
-        baseline = recall_at_k(relevant_ranks(scores, query.truth), k=size - 1)
+        baseline = recall_at_k(relevant_ranks(query_scores(query, scorer), query.truth), k=size - 1)
         started = time.perf_counter()
         row: dict[str, Any] = {"id": query.id, "action_type": query.action_type, "size": size,
                                "baseline_recall": round(baseline, 4)}
         try:
-            response = build_consortia(matcher, spec, profile, chunk_vectors=chunk_vectors)
+            response = build_consortia(matcher, spec, profile)
         except InfeasibleConsortium as exc:
             row.update(infeasible=True, reason=exc.reasons[0] if exc.reasons else str(exc),
                        seconds=round(time.perf_counter() - started, 3))
@@ -108,19 +105,26 @@ def evaluate_queries(matcher: Matcher, queries: Sequence[EvalQuery], profile: Sc
     return {"summary": summarise(rows), "weights": used, "queries": rows}
 
 
+SUMMARY_FIGURES = ("consortium_recall", "baseline_recall", "rule_satisfaction", "optimal_share", "mean_gap",
+                   "seconds_p50", "seconds_p90")
+
+
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean recall (builder and baseline, over the feasible queries), rule satisfaction and timings, overall
-    and per action type."""
+    and per action type; a breakdown where no consortium was built has its counts and ``None`` figures."""
     def block(part: Sequence[dict[str, Any]]) -> dict[str, Any]:
         built = [r for r in part if not r["infeasible"]]
-        seconds = np.array([r["seconds"] for r in built]) if built else np.zeros(1)
+        counts = {"n": len(part), "n_built": len(built), "n_infeasible": len(part) - len(built)}
+        if not built:  # nothing was built, so nothing was measured: no figures rather than zeros
+            return {**counts, **dict.fromkeys(SUMMARY_FIGURES)}
+        seconds = np.array([r["seconds"] for r in built])
         return {
-            "n": len(part), "n_built": len(built), "n_infeasible": len(part) - len(built),
-            "consortium_recall": round(float(np.mean([r["recall"] for r in built])), 4) if built else 0.0,
-            "baseline_recall": round(float(np.mean([r["baseline_recall"] for r in built])), 4) if built else 0.0,
-            "rule_satisfaction": round(float(np.mean([r["valid"] for r in built])), 4) if built else 0.0,
-            "optimal_share": round(float(np.mean([r["status"] == "OPTIMAL" for r in built])), 4) if built else 0.0,
-            "mean_gap": round(float(np.mean([r["gap"] for r in built])), 4) if built else 0.0,
+            **counts,
+            "consortium_recall": round(float(np.mean([r["recall"] for r in built])), 4),
+            "baseline_recall": round(float(np.mean([r["baseline_recall"] for r in built])), 4),
+            "rule_satisfaction": round(float(np.mean([r["valid"] for r in built])), 4),
+            "optimal_share": round(float(np.mean([r["status"] == "OPTIMAL" for r in built])), 4),
+            "mean_gap": round(float(np.mean([r["gap"] for r in built])), 4),
             "seconds_p50": round(float(np.percentile(seconds, 50)), 3),
             "seconds_p90": round(float(np.percentile(seconds, 90)), 3),
         }
@@ -131,7 +135,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def chunk_vectors_for(queries: Sequence[EvalQuery], *, session: Session, embedder: Embedder) -> dict[str, Any]:
-    """The query vectors of every aspect chunk of the queries' texts, embedded in one batch through the cache."""
+    """The query vectors of every aspect chunk of the queries' texts, embedded in one batch through the cache
+    (for :meth:`~matcher.suggest.Matcher.know_text_vectors`)."""
     conf = settings()
     words = int(conf["aspect_min_words"])
     chunks = sorted({c for q in queries if q.text for c in text_chunks(q.text, min_words=words)})
@@ -152,8 +157,8 @@ def run_consortium_evaluation(rows: CatalogueRows, *, session: Session, embedder
     matcher, queries = idea_task(rows, session=session, embedder=embedder, project_vectors=project_vectors,
                                  cutoff=cutoff, until=until)
     chosen = sample_queries(queries, limit=limit, seed=seed)
-    vectors = chunk_vectors_for(chosen, session=session, embedder=embedder)
-    report = evaluate_queries(matcher, chosen, profile, chunk_vectors=vectors, weights=weights)
+    matcher.know_text_vectors(chunk_vectors_for(chosen, session=session, embedder=embedder))
+    report = evaluate_queries(matcher, chosen, profile, weights=weights)
     report.update(cutoff=cutoff.isoformat(), until=until.isoformat(), n_window_queries=len(queries),
                   sample={"limit": limit, "seed": seed, "n": len(chosen)},
                   seconds=round(time.perf_counter() - started, 1))

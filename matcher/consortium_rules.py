@@ -2,10 +2,11 @@
 rejects an invalid consortium and explains why a proposed one is valid.
 
 A rule is a *kind* with parameters (country groups by key, institution kinds, counts), a paraphrase and its
-source. Each kind is implemented twice, side by side in this module: :func:`check_rule` reads a member list
-and says whether the rule holds and why; :func:`encode_rule` adds the same condition to a CP-SAT model over a
-candidate pool (``matcher/consortium.py``). The test suite checks, for every kind, that both accept exactly the
-same subsets of small pools (``tests/matcher/test_consortium.py``).
+source. Which members a rule counts is one function, :func:`rule_mask`, over the arrays both readers share
+(:class:`PoolArrays`); how it aggregates them is implemented twice, side by side in this module:
+:func:`check_rule` reads a member list and says whether the rule holds and why; :func:`encode_rule` adds the
+same condition to a CP-SAT model over a candidate pool (``matcher/consortium.py``). The test suite checks, for
+every kind, that both accept exactly the same subsets of small pools (``tests/matcher/test_consortium.py``).
 
 Who counts: a member established in one of the programme's partner countries (``partner_countries`` of
 ``seed_data/reference/programmes.json``, every role; plus its requester countries where the rules file says
@@ -78,19 +79,16 @@ class ActionRules:
         """The action's ``coordinator_in`` rule (None: any member that counts may coordinate)."""
         return next((r for r in self.rules if r.kind == "coordinator_in"), None)
 
-    def counts(self, country: str) -> bool:
-        """Whether a member established in ``country`` is a beneficiary that counts towards the minimums."""
-        return country in self.funding_countries
-
-    def may_coordinate(self, country: str, kind: str) -> bool:
-        """Whether a member of ``country`` and ``kind`` may coordinate: it counts and meets the coordinator rule
-        (the checker's reading of :meth:`coordinator_mask`, one member at a time)."""
-        rule = self.coordinator_rule
-        return self.counts(country) and (rule is None or _matches(rule, RuleMember(id="", country=country, kind=kind),
-                                                                  rule.countries))
+    def arrays(self, countries: Sequence[str] | npt.NDArray[np.str_], kinds: Sequence[str] | npt.NDArray[np.str_]
+               ) -> PoolArrays:
+        """The rules' view of members of ``countries`` and ``kinds`` (aligned): whether each counts towards the
+        minimums (a beneficiary: established in a funding country)."""
+        c, k = np.asarray(countries, dtype=np.str_), np.asarray(kinds, dtype=np.str_)
+        return PoolArrays(countries=c, kinds=k, counting=np.isin(c, sorted(self.funding_countries)))
 
     def coordinator_mask(self, pool: PoolArrays) -> npt.NDArray[np.bool_]:
-        """Which candidates of ``pool`` may coordinate (:meth:`may_coordinate` over a whole pool at once)."""
+        """Which members of ``pool`` may coordinate: they count and meet the coordinator rule (any member that
+        counts where the action has none)."""
         rule = self.coordinator_rule
         return pool.counting.copy() if rule is None else rule_mask(rule, pool, rule.countries)
 
@@ -206,11 +204,6 @@ def action_rules(programme: str, action_type: str | None, groups: Mapping[str, f
 # --- the checker ----------------------------------------------------------------------------------------
 
 
-def _matches(rule: Rule, member: RuleMember, countries: frozenset[str] | None) -> bool:
-    return ((countries is None or member.country in countries)
-            and (rule.kinds is None or member.kind in rule.kinds))
-
-
 def _names(members: Iterable[RuleMember]) -> str:
     return ", ".join(f"{m.name or m.id} ({m.country})" for m in members) or "none"
 
@@ -225,20 +218,23 @@ def _what(rule: Rule, countries: frozenset[str] | None = None) -> str:
 
 def check_rule(rule: Rule, rules: ActionRules, members: Sequence[RuleMember]) -> RuleResult:
     """Whether ``members`` satisfy ``rule``, with an explanation naming the members it rests on."""
-    counting = [m for m in members if rules.counts(m.country)]
-    associated = [m for m in members if not rules.counts(m.country)]
+    view = rules.arrays([m.country for m in members], [m.kind for m in members])
+
+    def who(countries: frozenset[str] | None, *, counting: bool = True) -> list[RuleMember]:
+        return [members[i] for i in _where(rule_mask(rule, view, countries, counting=counting))]
+
+    associated = [m for m, counts in zip(members, view.counting, strict=True) if not counts]
     note = (f"; associated partners do not count ({_names(associated)})"
             if associated and rule.kind != "coordinator_in" else "")
     satisfied: bool
     if rule.kind in ("min_members", "min_in_group"):
-        hits = [m for m in counting if _matches(rule, m, rule.countries)]
+        hits = who(rule.countries)
         satisfied = len(hits) >= rule.min
         text = (f"{len(hits)} eligible {_what(rule, rule.countries)}(s), {rule.min} needed: {_names(hits)}")
     elif rule.kind in ("min_countries", "min_countries_with"):
         per: dict[str, list[RuleMember]] = {}
-        for m in counting:
-            if _matches(rule, m, rule.countries):
-                per.setdefault(m.country, []).append(m)
+        for m in who(rule.countries):
+            per.setdefault(m.country, []).append(m)
         need = rule.per_country if rule.kind == "min_countries_with" else 1
         good = sorted(c for c, ms in per.items() if len(ms) >= need)
         satisfied = len(good) >= rule.min
@@ -248,8 +244,7 @@ def check_rule(rule: Rule, rules: ActionRules, members: Sequence[RuleMember]) ->
                    if len(good) < len(per) else ""))
     elif rule.kind == "each_country_min":
         present = sorted({m.country for m in members if rule.countries is None or m.country in rule.countries})
-        counts = {c: sum(1 for m in members if m.country == c and (rule.kinds is None or m.kind in rule.kinds))
-                  for c in present}
+        counts = {c: len(who(frozenset({c}), counting=False)) for c in present}
         short = [c for c in present if counts[c] < rule.min]
         satisfied = not short
         text = (f"every participating country of the group has at least {rule.min} {_what(rule)}(s): "
@@ -257,14 +252,13 @@ def check_rule(rule: Rule, rules: ActionRules, members: Sequence[RuleMember]) ->
                 + (f"; short: {', '.join(short)}" if short else ""))
         note = ""
     elif rule.kind == "at_least_as_many":
-        mine = [m for m in counting if _matches(rule, m, rule.countries)]
-        theirs = [m for m in counting if _matches(rule, m, rule.than_countries)]
+        mine, theirs = who(rule.countries), who(rule.than_countries)
         satisfied = len(mine) >= len(theirs)
         text = (f"{len(mine)} {_what(rule)}(s) from the first group ({_names(mine)}) against {len(theirs)} from "
                 f"the second ({_names(theirs)})")
     elif rule.kind == "coordinator_in":
         designated = [m for m in members if m.coordinator]
-        allowed = [m for m in members if rules.counts(m.country) and _matches(rule, m, rule.countries)]
+        allowed = who(rule.countries)
         if designated:
             satisfied = all(d in allowed for d in designated)
             text = (f"the designated coordinator {_names(designated)} "

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 
 import anyio.to_thread
+import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import Session
 
@@ -26,7 +27,7 @@ from api.schemas_consortia import (
     ConsortiumRequest,
 )
 from api.spreadsheet import Format, attachment, export_responses
-from matcher.consortium import check_consortium
+from matcher.consortium import check_consortium, pool_arrays
 from matcher.consortium_rules import UnknownRule
 from matcher.suggest import Matcher, RequestError, suggested_institution
 from seed_data.tables import ApiKey
@@ -76,13 +77,11 @@ def check_members(body: ConsortiumCheckRequest, request: Request) -> ConsortiumC
         raise InvalidRequest(exc.field, str(exc)) from exc
     except RequestError as exc:
         raise InvalidRequest(exc.field, str(exc)) from exc
-    members = []
-    for member_id in body.members:
-        row = index.row_of[member_id]
-        country, kind = str(index.countries[row]), str(index.kinds[row])
-        counts = rules.counts(country)
-        members.append(CheckedMember(institution=suggested_institution(index, row), counts=counts,
-                                     may_coordinate=counts and rules.may_coordinate(country, kind)))
+    rows = [index.row_of[i] for i in body.members]
+    arrays = pool_arrays(index, np.array(rows, dtype=np.intp), rules)
+    members = [CheckedMember(institution=suggested_institution(index, row), counts=bool(counts),
+                             may_coordinate=bool(may))
+               for row, counts, may in zip(rows, arrays.counting, rules.coordinator_mask(arrays), strict=True)]
     return ConsortiumCheckResponse(programme=body.programme, action_type=rules.action_type,
                                    valid=all(r.satisfied for r in results), rules=results, members=members,
                                    notes=list(rules.notes))

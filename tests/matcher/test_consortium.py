@@ -5,6 +5,7 @@ Excludes are dropped from the pool before the solver sees it: tests/api/test_con
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -116,6 +117,19 @@ def test_programmes_without_published_rules_say_so() -> None:
     assert all(r.satisfied for r in check(rules, [member("c", "CN")]))
 
 
+def test_every_rule_names_its_source() -> None:
+    # a published rule cites a page (listed with its programme's sources); a programme without one says so and
+    # cites the programme's own description
+    for key, spec in rules_file_data()["programmes"].items():
+        for rule in spec["rules"]:
+            urls = re.findall(r"https?://[^\s;)]+", rule["source"])
+            if spec["note"].startswith("No published consortium rule"):
+                assert not urls and rule["source"].startswith("seed_data/data/programmes.json"), rule["id"]
+                assert rule["paraphrase"].startswith("No published rule"), rule["id"]
+            else:
+                assert urls and set(urls) <= set(spec["sources"]), (key, rule["id"])
+
+
 def test_unknown_programme_or_action_type_is_a_typed_error() -> None:
     with pytest.raises(UnknownRule) as exc:
         action_rules("no-such-programme", "RIA", GROUPS)
@@ -173,17 +187,18 @@ def encoder_accepts(rule: Rule, arrays: PoolArrays) -> set[tuple[bool, ...]]:
 
 @pytest.mark.parametrize(("rule", "rules"), every_action_rule(), ids=lambda v: getattr(v, "id", ""))
 def test_checker_and_encoder_accept_the_same_subsets(rule: Rule, rules: ActionRules) -> None:
-    countries, kinds = np.array(AGREE_COUNTRIES), np.array(AGREE_KINDS)
-    arrays = PoolArrays(countries=countries, kinds=kinds, counting=np.isin(countries, sorted(rules.funding_countries)))
-    m = len(countries)
+    arrays = rules.arrays(AGREE_COUNTRIES, AGREE_KINDS)
+    countries, kinds, m = AGREE_COUNTRIES, AGREE_KINDS, len(AGREE_COUNTRIES)
     subsets = [tuple(bool((mask >> i) & 1) for i in range(m)) for mask in range(2 ** m)]
     checker = {s for s in subsets if check_rule(rule, rules, [member(str(i), countries[i], kinds[i])
                                                               for i in range(m) if s[i]]).satisfied}
     assert 0 < len(checker) < len(subsets)  # the pool tells accepting from rejecting
     assert encoder_accepts(rule, arrays) == checker
-    # who may coordinate: the one-member reading and the pool's agree
-    assert rules.coordinator_mask(arrays).tolist() == [rules.may_coordinate(c, k) for c, k in zip(
-        AGREE_COUNTRIES, AGREE_KINDS, strict=True)]
+    if rule.kind == "coordinator_in":  # a designated coordinator passes the checker exactly where the pool's mask
+        mask = rules.coordinator_mask(arrays)  # (the builder's coordinator candidates) says it may coordinate
+        assert 0 < mask.sum() < m
+        assert mask.tolist() == [check_rule(rule, rules, [member(str(j), countries[j], kinds[j], coordinator=j == i)
+                                                          for j in range(m)]).satisfied for i in range(m)]
 
 
 def test_every_rule_kind_is_in_the_agreement_test() -> None:
@@ -197,14 +212,12 @@ def pool_of(countries: list[str], *, quality: list[float] | None = None, fixed: 
             coordinated: list[int] | None = None, covers: list[list[bool]] | None = None,
             pairs: list[tuple[int, int, float]] | None = None, kinds: list[str] | None = None) -> Pool:
     m = len(countries)
-    c = np.array(countries)
-    k = np.array(kinds or ["university"] * m)
-    counting = np.isin(c, sorted(rules.funding_countries))
+    arrays = rules.arrays(countries, kinds or ["university"] * m)
     cov = np.array(covers if covers is not None else [[False]] * m, dtype=bool)
     return Pool(
         rows=np.arange(m, dtype=np.intp), quality=np.array(quality or [1.0 - i / m for i in range(m)]),
-        fixed=np.arange(m) < fixed, requester=0 if fixed else None, countries=c, kinds=k, counting=counting,
-        may_coordinate=rules.coordinator_mask(PoolArrays(countries=c, kinds=k, counting=counting)),
+        fixed=np.arange(m) < fixed, requester=0 if fixed else None, countries=arrays.countries,
+        kinds=arrays.kinds, counting=arrays.counting, may_coordinate=rules.coordinator_mask(arrays),
         coordinated=np.array(coordinated or [0] * m, dtype=np.int64), covers=cov,
         best_item=np.where(cov, 0, -1).astype(np.intp), best_sim=cov.astype(float),
         pairs=np.array([(i, j) for i, j, _ in pairs or []], dtype=np.intp).reshape(-1, 2),
@@ -310,3 +323,18 @@ def test_distinct_aspects_skip_near_duplicates() -> None:
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     chosen = distinct_aspects(v, np.array([0.8, 0.6], dtype=np.float32), k=2)
     assert 2 in chosen and len({0, 1} & set(chosen)) == 1  # one of the near-duplicates, never both
+
+
+def test_a_breakdown_with_nothing_built_reports_no_figures() -> None:
+    """Means over the consortia built; where every project was infeasible nothing was measured: None, not 0."""
+    from matcher.consortium_eval import SUMMARY_FIGURES, summarise
+
+    built = {"infeasible": False, "recall": 0.5, "baseline_recall": 0.25, "valid": True, "status": "OPTIMAL",
+             "gap": 0.0, "seconds": 1.0}
+    rows = [{**built, "action_type": "RIA"}, {**built, "action_type": "RIA", "recall": 0.0, "seconds": 3.0},
+            {"infeasible": True, "action_type": "CSA"}]
+    summary = summarise(rows)
+    assert summary["all"] == {"n": 3, "n_built": 2, "n_infeasible": 1, "consortium_recall": 0.25,
+                                   "baseline_recall": 0.25, "rule_satisfaction": 1.0, "optimal_share": 1.0,
+                                   "mean_gap": 0.0, "seconds_p50": 2.0, "seconds_p90": 2.8}
+    assert summary["action:CSA"] == {"n": 1, "n_built": 0, "n_infeasible": 1, **dict.fromkeys(SUMMARY_FIGURES)}
