@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from api import index_store
-from api.calls import call_notes, resolve_call
+from api.calls import resolve_call
 from api.cli_admin import keys_app, weights_app
 from api.cli_calls import calls_app
 from api.cli_common import (
@@ -36,15 +36,15 @@ from api.cli_import import register as register_import_commands
 from api.cli_portfolio import portfolio
 from api.db import make_engine, migrate, new_migration
 from api.errors import InvalidRequest
+from api.profiles import resolve_profile
 from api.routes.institutions import get_institution
 from api.settings import REPO_ROOT, get_settings
+from api.suggestions import suggestion_answer
 from embeddings.cache import EmbeddingCache
 from embeddings.st import SentenceTransformerEmbedder, load_embedder
 from embeddings.store import save_vector_file, seed_cache_from_file
 from matcher.engine import texts_and_vectors
-from matcher.suggest import RequestError
 from matcher.types import SuggestionRequest
-from matcher.weights import ProfileNotFound, published_version, to_scoring_profile
 from seed_data.build import build_catalogue
 from seed_data.crud import CatalogueError, load_catalogue
 from seed_data.files import DATA_DIR, read_json
@@ -374,16 +374,13 @@ def suggest(
         assert request.programme is not None  # given, or the call's
         matcher = load_matcher(session)  # exits when the database has no weight profiles table
         try:
-            version = published_version(request.programme, session=session)
-        except ProfileNotFound as exc:
-            raise fail(str(exc)) from exc
-        profile, version_id = to_scoring_profile(version), version.id
+            resolved = resolve_profile(request.programme, None, session=session)  # the published one
+        except InvalidRequest as exc:
+            raise fail(f"--{exc.field}: {exc}") from exc
     try:
-        response = matcher.suggest(request, profile)
-    except RequestError as exc:
+        response = suggestion_answer(matcher, request, resolved, called)
+    except InvalidRequest as exc:
         raise fail(str(exc)) from exc
-    response = response.model_copy(update={"profile_version_id": version_id, "call": called,
-                                            "notes": [*response.notes, *call_notes(called)]})
     if as_json:
         typer.echo(response.model_dump_json(indent=1))
         return

@@ -23,15 +23,6 @@ from seed_data.tables import ActionType
 calls_app = typer.Typer(help="Open and forthcoming EU call topics.", no_args_is_help=True)
 
 
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise fail(f"{option}: not a date YYYY-MM-DD (got {value!r})") from exc
-
-
 def _amount(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e6:.2f}M"
 
@@ -44,16 +35,18 @@ def calls_search(
                                                        "name (LIFE).")] = None,
     action_type: Annotated[ActionType | None, typer.Option(help="The action type.")] = None,
     cluster: Annotated[str | None, typer.Option(help="Horizon Europe cluster or part: CL1-CL6, MISS, ...")] = None,
-    deadline_from: Annotated[str | None, typer.Option(help="Deadline on or after (YYYY-MM-DD).")] = None,
-    deadline_to: Annotated[str | None, typer.Option(help="Deadline on or before (YYYY-MM-DD).")] = None,
+    deadline_from: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], metavar="YYYY-MM-DD",
+                                                              help="Deadline on or after.")] = None,
+    deadline_to: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], metavar="YYYY-MM-DD",
+                                                            help="Deadline on or before.")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only calls open or forthcoming today.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     as_json: Annotated[bool, typer.Option("--json", help="Print what GET /calls answers.")] = False,
 ) -> None:
     """Find call topics by words, programme, action type, cluster and deadline, soonest deadline first."""
     filters = CallFilters(q=query, programme=programme, action_type=action_type, cluster=cluster,
-                          deadline_from=_date(deadline_from, "--deadline-from"),
-                          deadline_to=_date(deadline_to, "--deadline-to"), open_only=open_only)
+                          deadline_from=deadline_from.date() if deadline_from else None,
+                          deadline_to=deadline_to.date() if deadline_to else None, open_only=open_only)
     today = dt.date.today()
     with catalogue_session() as session:
         page = list_calls(session=session, filters=filters, today=today, limit=limit)

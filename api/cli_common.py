@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -30,8 +31,8 @@ logger = logging.getLogger("partnermatch")
 # Tables are wide; when the output is not a terminal (a pipe, a file) rich would wrap them at 80 columns.
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
-# What an export file's suffix (any case) says it holds.
-EXPORT_FORMATS: dict[str, ExportFormat] = {".csv": "csv", ".xlsx": "xlsx"}
+# What an export file's suffix (any case) says it holds: ".csv", ".xlsx", one per export format.
+EXPORT_FORMATS: dict[str, ExportFormat] = {f".{name}": name for name in get_args(ExportFormat)}
 
 
 def fail(message: str) -> typer.Exit:
@@ -105,5 +106,5 @@ def export_format(path: Path) -> ExportFormat:
     """The format ``path`` names by its suffix: csv or xlsx; exits with a message for any other."""
     found = EXPORT_FORMATS.get(path.suffix.lower())
     if found is None:
-        raise fail(f"--export must end in .csv or .xlsx, got {path.name!r}")
+        raise fail(f"--export must end in {' or '.join(EXPORT_FORMATS)}, got {path.name!r}")
     return found

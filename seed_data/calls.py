@@ -266,7 +266,7 @@ def _call_row(record: Any, number: int) -> tuple[dict[str, Any] | None, list[str
             url = http_url(url)
         except ValueError as exc:
             problems.append(f"{where}: field 'portalUrl': not an http(s) URL: {exc} (got {url[:200]!r})")
-    for field in ("description", "keywords"):
+    for field in ("description", "topicConditions", "keywords"):
         value = record.get(field)
         if value is not None and not isinstance(value, str):
             problems.append(f"{where}: field '{field}': expected text (got {type(value).__name__})")
@@ -292,8 +292,7 @@ def _call_row(record: Any, number: int) -> tuple[dict[str, Any] | None, list[str
         "expected_grants": grants,
         "keywords": _keywords(record.get("keywords")),
         "text": clean_text(record.get("description")),  # empty for 24 topics (EU external action, one RFCS topic)
-        "conditions": clean_text(record.get("topicConditions") if isinstance(record.get("topicConditions"), str)
-                                 else None) or None,
+        "conditions": clean_text(record.get("topicConditions")) or None,
         "url": url,
     }, []
 

@@ -32,12 +32,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import OfficeKey, auth_responses
 from api.caches import PROFILE_CHANGES, TTLCache
-from api.calls import TodayDep, call_notes, resolve_call
+from api.calls import TodayDep, resolve_call
 from api.deps import get_engine, get_matcher
-from api.errors import InvalidRequest
-from api.profiles import ResolvedProfile, profile_notes, resolve_profile
+from api.profiles import ResolvedProfile, resolve_profile
 from api.schemas import problem_responses
-from matcher.suggest import Matcher, RequestError
+from api.suggestions import suggestion_answer
+from matcher.suggest import Matcher
 from matcher.types import SuggestionCall, SuggestionRequest, SuggestionResponse
 
 router = APIRouter(prefix="/suggestions", tags=["suggestions"])
@@ -312,17 +312,10 @@ def _resolve(request: Request, body: SuggestionRequest) -> ResolvedProfile:
 
 def _answer(matcher: Matcher, body: SuggestionRequest, resolved: ResolvedProfile,
             call: SuggestionCall | None = None) -> bytes:
-    """Rank (in the thread pool) and serialise; ``call``: the call the request was made for, echoed."""
-    try:
-        response: SuggestionResponse = matcher.suggest(body, resolved.profile)
-    except RequestError as exc:
-        raise InvalidRequest(exc.field, str(exc)) from exc
-    # the matcher's answer is cached and shared: build a new list, never append
-    notes = [*response.notes, *profile_notes(resolved, _programme(body)), *call_notes(call)]
-    answer = response.model_copy(update={"profile_version_id": resolved.version_id, "notes": notes, "call": call})
+    """Rank (in the thread pool) and serialise the answer (``api.suggestions``)."""
     # Serialised here, once, by pydantic's Rust core: returning the model would make FastAPI validate it
     # again against the response model, which costs more than ranking a cached answer.
-    return answer.model_dump_json().encode("utf-8")
+    return suggestion_answer(matcher, body, resolved, call).model_dump_json().encode("utf-8")
 
 
 def queue_full_responses() -> dict[int | str, dict[str, Any]]:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
-from typer.testing import CliRunner
 
+import api
 from api.auth import API_KEY_HEADER, create_api_key
 from api.calls import get_today
 from api.cli import app as cli_app
@@ -22,15 +24,12 @@ from api.main import create_app
 from api.settings import Settings
 from embeddings.st import SentenceTransformerEmbedder
 from seed_data.calls import call_idea
-from seed_data.tables import ApiKeyRole, Call
+from seed_data.tables import ACTION_TYPES, ApiKeyRole, Call
 
-from .conftest import NU, add_calls, fill
+from .conftest import NU, add_calls, fill, runner
 
 TODAY = dt.date(2026, 10, 1)
 FARM = "HORIZON-CL6-2027-02-FARM2FORK-01"
-runner = CliRunner()
-
-
 
 
 @pytest.fixture
@@ -102,6 +101,14 @@ def test_bad_filters_are_422(client: TestClient) -> None:
         assert answer.headers["content-type"] == "application/problem+json"
 
 
+def test_the_console_offers_the_api_action_types() -> None:
+    # ui.js lists them with labels by hand: a type added to seed_data.tables.ActionType must be added there too
+    ui = (Path(api.__file__).parent / "console" / "static" / "ui.js").read_text(encoding="utf-8")
+    listed = re.search(r"export const ACTION_TYPES = \[(.*?)\];", ui, re.DOTALL)
+    assert listed is not None
+    assert tuple(re.findall(r'\["([^"]+)", "', listed.group(1))) == ACTION_TYPES
+
+
 def test_suggestions_for_a_call_use_its_text_and_programme(client: TestClient) -> None:
     answer = client.post("/suggestions", json={"call": FARM, "k": 5})
     assert answer.status_code == 200, answer.text
@@ -157,6 +164,13 @@ def test_cli_calls_search_show_and_suggest(cli_engine: Engine) -> None:
     assert table.exit_code == 0 and "HORIZON-MSCA-2026-DN-01-01" in table.output
     unknown_type = runner.invoke(cli_app, ["calls", "search", "--action-type", "GRANT"])
     assert unknown_type.exit_code == 2 and "GRANT" in unknown_type.output  # a usage error naming the value
+    window = runner.invoke(cli_app, ["calls", "search", "--deadline-from", "2027-01-01", "--deadline-to",
+                                     "2027-12-31", "--limit", "100", "--json"])
+    assert window.exit_code == 0, window.output
+    in_window = {c["topic_id"] for c in json.loads(window.stdout)["data"]}
+    assert FARM in in_window and "ERC-2026-POC" not in in_window
+    bad_date = runner.invoke(cli_app, ["calls", "search", "--deadline-from", "soon"])
+    assert bad_date.exit_code == 2 and "--deadline-from" in bad_date.output and "'soon'" in bad_date.output
     shown = runner.invoke(cli_app, ["calls", "show", FARM])
     assert shown.exit_code == 0 and "RIA" in shown.output and "2027-09-23" in shown.output
     missing = runner.invoke(cli_app, ["calls", "show", "NO-SUCH-TOPIC"])

@@ -134,14 +134,16 @@ def test_cleaning_repairs_mojibake_only() -> None:
     assert clean_text("page limit\u00ef\u00bb\u00bfdescribed") == "page limitdescribed"  # a repaired BOM goes
 
 
-def test_a_url_or_keywords_of_another_kind_are_named(tmp_path: Path) -> None:
+def test_a_url_or_text_fields_of_another_kind_are_named(tmp_path: Path) -> None:
     objects = [json.dumps(_record("TEST-2027-01", portalUrl="javascript:alert(1)")),
-               json.dumps(_record("TEST-2027-02", keywords=["water"]))]
+               json.dumps(_record("TEST-2027-02", keywords=["water"])),
+               json.dumps(_record("TEST-2027-03", topicConditions={"eligibility": "any"}))]
     with pytest.raises(CallSourceError) as failed:
         read_calls(_write_raw(tmp_path / "open.jsonl.gz", objects))
-    first, second = failed.value.problems
+    first, second, third = failed.value.problems
     assert first.startswith("record 1 ('TEST-2027-01'): field 'portalUrl': not an http(s) URL: only http and https")
     assert second == "record 2 ('TEST-2027-02'): field 'keywords': expected text (got list)"
+    assert third == "record 3 ('TEST-2027-03'): field 'topicConditions': expected text (got dict)"
 
 
 def test_broken_json_is_named_by_record(tmp_path: Path) -> None:
